@@ -12,19 +12,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/backend_types.h"  // BackendKind, KvConfig, SamplingParams, MemoryBreakdown
+
 namespace hlwq {
-
-enum class BackendKind { Auto, Cpu, Cuda };
-
-// KV-cache precision of K and V, independently: 16 (fp16) or 4 / 3 / 2 bit HLWQ codes.
-struct KvConfig {
-  int k_bits = 16;
-  int v_bits = 16;
-  static KvConfig uniform(int bits) { return {bits, bits}; }
-  friend bool operator==(const KvConfig&, const KvConfig&) = default;
-};
-std::string kv_name(const KvConfig& kv);                // "fp16", "q3", "k8v4"...
-std::optional<KvConfig> parse_kv_name(const std::string& name);
 
 enum class ContextPolicy {
   Error,          // a turn that does not fit is refused with Error{ContextFull}
@@ -38,16 +28,6 @@ struct LoadOptions {
   KvConfig kv;
   int threads = 0;               // CPU threads, 0: all cores
   int quantize_bits = 5;         // for BF16 sources quantized at load time
-};
-
-struct SamplingParams {
-  float temperature = 0.7f;      // 0: greedy
-  int top_k = 20;                // 0: off
-  float top_p = 0.95f;           // 1: off
-  float min_p = 0.0f;            // 0: off
-  float repetition_penalty = 1.0f;
-  float presence_penalty = 0.0f;
-  uint64_t seed = 0;             // 0: random
 };
 
 struct GenerationOptions {
@@ -73,17 +53,6 @@ struct StreamEvent {
   Channel channel = Channel::Answer;
   std::string text;
   int token_id = -1;
-};
-
-struct MemoryBreakdown {        // bytes, on the device the backend runs on
-  uint64_t weights = 0;
-  uint64_t embedding = 0;       // counted separately: may live in host memory
-  uint64_t kv_cache = 0;        // allocated for the full context
-  uint64_t kv_used = 0;         // bytes holding the current context's tokens
-  uint64_t kv_used_fp16 = 0;    // what the same tokens would take at fp16
-  uint64_t recurrent_state = 0; // DeltaNet state + conv state
-  uint64_t scratch = 0;
-  uint64_t runtime = 0;         // CUDA context, cuBLAS workspace
 };
 
 struct SessionStats {
