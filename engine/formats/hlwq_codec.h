@@ -29,6 +29,9 @@ std::span<const float> codebook_table(Codebook book, int bits);
 // Mean squared error of the table on N(0,1), as listed in the spec (for tests and docs).
 double codebook_spec_mse(Codebook book, int bits);
 
+// Nearest-centroid codes for n already-normalised values (the scalar step of quantize_block).
+void quantize_scalars(const float* z, int64_t n, std::span<const float> centroids, uint8_t* codes_out);
+
 // Quantize one block of 128 floats (spec 1): codes_out[128] in 0..2^bits-1, returns the fp16
 // bits of the scale: the block norm (ScaleKind::Norm) or the MSE-optimal n*<z,c>/<c,c>.
 // A non-finite input returns 0x7e00 (fp16 NaN) so the caller can name the tensor.
