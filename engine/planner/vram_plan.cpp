@@ -1,0 +1,332 @@
+#include "planner/vram_plan.h"
+
+#include <algorithm>
+#include <array>
+
+#include "core/error.h"
+#include "planner/weight_inventory.h"
+
+namespace hlwq::planner {
+
+using qwen35::Config;
+using qwen35::LayerType;
+
+namespace {
+
+constexpr uint64_t kBf16 = 2;
+constexpr uint64_t kF32 = 4;
+constexpr int kQuantBlock = 128;      // hlwq-format.md section 1
+constexpr int kDeltaNetChunk = 64;    // qwen35.md section 4: WY-form prefill chunk
+constexpr int kAttnSplits = 128;      // flash-decoding: sequence splits per query head
+
+uint64_t round_up(uint64_t x, uint64_t to) { return (x + to - 1) / to * to; }
+
+// Appends buffers at aligned offsets; one place for the layout rule.
+class ArenaBuilder {
+ public:
+  explicit ArenaBuilder(ArenaId id) { arena_.id = id; }
+  void add(std::string name, uint64_t bytes) {
+    if (bytes == 0) return;
+    const uint64_t offset = round_up(arena_.bytes, kBufferAlignment);
+    arena_.buffers.push_back({std::move(name), offset, bytes});
+    arena_.bytes = offset + bytes;
+  }
+  Arena take() { return std::move(arena_); }
+
+ private:
+  Arena arena_;
+};
+
+void validate_kv_bits(int bits, const char* which) {
+  if (bits != 16 && bits != 4 && bits != 3 && bits != 2)
+    throw_error(ErrorKind::InvalidArgument, "KV ", which, " bits must be 16, 4, 3 or 2, got ", std::to_string(bits));
+}
+
+void validate(const ModelSpec& model, const PlanOptions& o) {
+  const Config& c = model.config;
+  const std::string src = model.name.empty() ? std::string("model config") : model.name;
+  auto positive = [&](int v, const char* field) {
+    if (v <= 0) throw_error(ErrorKind::BadConfig, src, ": field '", field, "' must be positive, got ", std::to_string(v));
+  };
+  positive(c.hidden_size, "hidden_size");
+  positive(c.num_hidden_layers, "num_hidden_layers");
+  positive(c.num_attention_heads, "num_attention_heads");
+  positive(c.num_key_value_heads, "num_key_value_heads");
+  positive(c.head_dim, "head_dim");
+  positive(c.linear_num_key_heads, "linear_num_key_heads");
+  positive(c.linear_num_value_heads, "linear_num_value_heads");
+  positive(c.linear_key_head_dim, "linear_key_head_dim");
+  positive(c.linear_value_head_dim, "linear_value_head_dim");
+  positive(c.linear_conv_kernel_dim, "linear_conv_kernel_dim");
+  positive(c.intermediate_size, "intermediate_size");
+  positive(c.vocab_size, "vocab_size");
+  if (int(c.layer_types.size()) != c.num_hidden_layers)
+    throw_error(ErrorKind::BadConfig, src, ": field 'layer_types' has ", std::to_string(c.layer_types.size()),
+                " entries but num_hidden_layers is ", std::to_string(c.num_hidden_layers));
+  if (model.weight_bits < 2 || model.weight_bits > 8)
+    throw_error(ErrorKind::InvalidArgument, "weight bits must be 2..8, got ", std::to_string(model.weight_bits));
+  if (o.context_length < 1)
+    throw_error(ErrorKind::InvalidArgument, "context length must be at least 1, got ", std::to_string(o.context_length));
+  validate_kv_bits(o.kv.k_bits, "K");
+  validate_kv_bits(o.kv.v_bits, "V");
+  if (o.prefill_chunk < 1)
+    throw_error(ErrorKind::InvalidArgument, "prefill chunk must be at least 1 row, got ", std::to_string(o.prefill_chunk));
+  if (o.logits_rows < 1)
+    throw_error(ErrorKind::InvalidArgument, "logits rows must be at least 1, got ", std::to_string(o.logits_rows));
+}
+
+Arena weights_arena(const ModelSpec& model) {
+  ArenaBuilder b(ArenaId::Weights);
+  for (const TensorShape& t : weight_inventory(model.config)) {
+    if (t.linear) {
+      b.add(t.name + "__packed", quant_codes_bytes(t.rows, t.cols, model.weight_bits));
+      b.add(t.name + "__norms", quant_norms_bytes(t.rows, t.cols));
+    } else {
+      b.add(t.name, uint64_t(t.rows) * uint64_t(t.cols) * kBf16);
+    }
+  }
+  return b.take();
+}
+
+uint64_t embedding_bytes(const Config& c) {
+  const TensorShape e = embedding_shape(c);
+  return uint64_t(e.rows) * uint64_t(e.cols) * kBf16;
+}
+
+Arena embedding_arena(const Config& c) {
+  ArenaBuilder b(ArenaId::Embedding);
+  b.add(embedding_shape(c).name, embedding_bytes(c));
+  return b.take();
+}
+
+// Per full-attention layer i: "layers.<i>.k" and "layers.<i>.v", each [context][kv_heads]
+// vectors; a quantized vector stores all codes of the buffer first, then the fp16 norms.
+Arena kv_arena(const Config& c, const PlanOptions& o) {
+  ArenaBuilder b(ArenaId::KvCache);
+  const uint64_t vectors = uint64_t(o.context_length) * uint64_t(c.num_key_value_heads);
+  for (int i = 0; i < c.num_hidden_layers; ++i) {
+    if (c.layer_types[i] != LayerType::FullAttention) continue;
+    const std::string p = "layers." + std::to_string(i) + ".";
+    b.add(p + "k", vectors * kv_vector_bytes(c.head_dim, o.kv.k_bits));
+    b.add(p + "v", vectors * kv_vector_bytes(c.head_dim, o.kv.v_bits));
+  }
+  return b.take();
+}
+
+// Per DeltaNet layer i: "layers.<i>.state" (Hv x dk x dv fp32) and "layers.<i>.conv" (the
+// last kernel-1 pre-conv qkv rows, fp32).
+Arena recurrent_arena(const Config& c) {
+  ArenaBuilder b(ArenaId::RecurrentState);
+  const uint64_t state = uint64_t(c.linear_num_value_heads) * c.linear_key_head_dim * c.linear_value_head_dim * kF32;
+  const uint64_t conv = uint64_t(c.linear_conv_kernel_dim - 1) * uint64_t(c.linear_qkv_dim()) * kF32;
+  for (int i = 0; i < c.num_hidden_layers; ++i) {
+    if (c.layer_types[i] != LayerType::LinearAttention) continue;
+    const std::string p = "layers." + std::to_string(i) + ".";
+    b.add(p + "state", state);
+    b.add(p + "conv", conv);
+  }
+  return b.take();
+}
+
+// Activations of one prefill step of R rows (decode is R = 1 and fits inside). The list is
+// the contract with the CUDA backend; docs/FIT.md describes each buffer.
+Arena scratch_arena(const Config& c, const PlanOptions& o) {
+  ArenaBuilder b(ArenaId::Scratch);
+  const uint64_t R = uint64_t(std::min<int64_t>(o.prefill_chunk, o.context_length));
+  const uint64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
+  const uint64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
+  const uint64_t Hv = c.linear_num_value_heads, dk = c.linear_key_head_dim, dv = c.linear_value_head_dim;
+  const uint64_t qkv = c.linear_qkv_dim();
+  const uint64_t attn_width = heads * hd, value_width = Hv * dv;
+
+  const uint64_t max_in = std::max({H, I, attn_width, value_width});
+  const uint64_t fused_out = std::max({2 * attn_width + 2 * kv_heads * hd,  // q+gate, k, v
+                                       qkv + value_width + 2 * Hv,           // qkv, z, b, a
+                                       2 * I});                              // gate, up
+  uint64_t largest_body_linear = 0;
+  for (const TensorShape& t : weight_inventory(c))
+    if (t.linear && t.name != "lm_head.weight")
+      largest_body_linear = std::max(largest_body_linear, uint64_t(t.rows) * uint64_t(t.cols));
+  const uint64_t chunks = (R + kDeltaNetChunk - 1) / kDeltaNetChunk;
+  const uint64_t L = kDeltaNetChunk;
+  const uint64_t per_chunk_head = 2 * L * L + L * (dk + dv) + 2 * L;  // A/T, P, W, U, gamma, beta
+
+  b.add("embed_rows", R * H * kBf16);               // gathered embedding rows (host or device)
+  b.add("hidden", R * H * kF32);                     // residual stream
+  b.add("normed", R * max_in * kBf16);               // normed, Hadamard-rotated Linear input
+  b.add("proj", R * fused_out * kF32);               // outputs of the fused projections
+  b.add("conv", R * qkv * kF32);                     // DeltaNet conv + SiLU output
+  b.add("mixer", R * std::max(attn_width, value_width) * kF32);  // attention / DeltaNet output
+  b.add("deltanet_chunks", chunks * Hv * per_chunk_head * kF32);
+  b.add("attn_partials", heads * kAttnSplits * (hd + 2) * kF32);  // split-K partial o, max, sum
+  b.add("dequant", largest_body_linear * kBf16);     // one Linear as BF16 for cuBLAS prefill
+  return b.take();
+}
+
+Arena logits_arena(const Config& c, const PlanOptions& o) {
+  ArenaBuilder b(ArenaId::Logits);
+  const uint64_t V = c.vocab_size;
+  b.add("logits", V * uint64_t(o.logits_rows) * kF32);
+  b.add("sampler", V * (kF32 + 4) + 256);  // sorted probabilities + their token ids, result
+  return b.take();
+}
+
+Arena cublas_arena(const GpuSpec& gpu) {
+  ArenaBuilder b(ArenaId::CublasWorkspace);
+  b.add("workspace", cublas_workspace_bytes(gpu.cc_major));
+  return b.take();
+}
+
+Plan build(const ModelSpec& model, const GpuSpec& gpu, const PlanOptions& o, EmbeddingPlacement placement) {
+  const Config& c = model.config;
+  Plan p;
+  p.model = model;
+  p.gpu = gpu;
+  p.options = o;
+  p.embedding = placement;
+  p.arenas.push_back(weights_arena(model));
+  p.arenas.push_back(placement == EmbeddingPlacement::Device ? embedding_arena(c) : Arena{ArenaId::Embedding, {}, 0});
+  p.arenas.push_back(kv_arena(c, o));
+  p.arenas.push_back(recurrent_arena(c));
+  p.arenas.push_back(scratch_arena(c, o));
+  p.arenas.push_back(logits_arena(c, o));
+  p.arenas.push_back(cublas_arena(gpu));
+  p.cuda_context_bytes = gpu.cuda_context_bytes ? gpu.cuda_context_bytes : default_cuda_context_bytes(gpu.cc_major, gpu.cc_minor);
+  p.kv_bytes_per_token = kv_bytes_per_token(c, o.kv);
+  p.host_bytes = placement == EmbeddingPlacement::Host ? embedding_bytes(c) : 0;
+  return p;
+}
+
+// hlwq_session (which owns kv_name) sits above the planner, so the label is spelt here.
+std::string kv_label(const KvConfig& kv) {
+  auto one = [](int bits) { return bits == 16 ? std::string("fp16") : "q" + std::to_string(bits); };
+  if (kv.k_bits == kv.v_bits) return one(kv.k_bits);
+  return "K " + one(kv.k_bits) + " / V " + one(kv.v_bits);
+}
+
+std::string format_mib(uint64_t bytes) { return std::to_string((bytes + kMiB / 2) / kMiB) + " MiB"; }
+
+}  // namespace
+
+const char* to_string(EmbeddingPlacement placement) {
+  switch (placement) {
+    case EmbeddingPlacement::Auto: return "auto";
+    case EmbeddingPlacement::Host: return "host";
+    case EmbeddingPlacement::Device: return "device";
+  }
+  return "?";
+}
+
+const char* to_string(ArenaId id) {
+  static constexpr std::array<const char*, kArenaCount> names = {
+      "weights", "embedding", "kv_cache", "recurrent_state", "scratch", "logits", "cublas_workspace"};
+  return names.at(size_t(id));
+}
+
+uint64_t Arena::device_bytes() const { return round_up(bytes, kAllocationGranularity); }
+
+const Buffer* Arena::find(std::string_view name) const {
+  for (const Buffer& b : buffers)
+    if (b.name == name) return &b;
+  return nullptr;
+}
+
+const Buffer& Arena::at(std::string_view name) const {
+  if (const Buffer* b = find(name)) return *b;
+  throw_error(ErrorKind::Internal, "VRAM plan: arena '", to_string(id), "' has no buffer '", std::string(name), "'");
+}
+
+const Arena& Plan::arena(ArenaId id) const {
+  for (const Arena& a : arenas)
+    if (a.id == id) return a;
+  throw_error(ErrorKind::Internal, "VRAM plan: no arena '", to_string(id), "'");
+}
+
+uint64_t Plan::allocated_bytes() const {
+  uint64_t sum = 0;
+  for (const Arena& a : arenas) sum += a.device_bytes();
+  return sum;
+}
+
+uint64_t Plan::required_bytes() const {
+  return allocated_bytes() + (gpu.free_excludes_context ? 0 : cuda_context_bytes) + options.safety_margin;
+}
+
+std::vector<PlanItem> Plan::items() const {
+  std::vector<PlanItem> out;
+  int linears = 0;
+  for (const TensorShape& t : weight_inventory(model.config)) linears += t.linear;
+  const std::string kv_mode = kv_label(options.kv);
+  for (const Arena& a : arenas) {
+    std::string detail;
+    switch (a.id) {
+      case ArenaId::Weights:
+        detail = std::to_string(linears) + " Linears at Q" + std::to_string(model.weight_bits) + " + dense BF16";
+        break;
+      case ArenaId::Embedding:
+        detail = embedding == EmbeddingPlacement::Device ? "BF16 on the device" : "in host memory (" + format_mib(host_bytes) + ")";
+        break;
+      case ArenaId::KvCache:
+        detail = std::to_string(options.context_length) + " tokens, " + kv_mode + ", " + std::to_string(kv_bytes_per_token) + " B/token";
+        break;
+      case ArenaId::RecurrentState: detail = "DeltaNet state + conv state, fp32"; break;
+      case ArenaId::Scratch:
+        detail = "prefill chunk of " + std::to_string(std::min<int64_t>(options.prefill_chunk, options.context_length)) + " rows";
+        break;
+      case ArenaId::Logits: detail = std::to_string(options.logits_rows) + " row(s) x vocab x fp32 + sampler"; break;
+      case ArenaId::CublasWorkspace: detail = "cublasSetWorkspace"; break;
+    }
+    out.push_back({to_string(a.id), a.device_bytes(), std::move(detail)});
+  }
+  out.push_back({"cuda_context", gpu.free_excludes_context ? 0 : cuda_context_bytes,
+                 gpu.free_excludes_context ? "already created (not counted)"
+                 : gpu.cuda_context_bytes ? "measured" : "default for the architecture"});
+  out.push_back({"safety_margin", options.safety_margin, "setting"});
+  return out;
+}
+
+Plan make_plan(const ModelSpec& model, const GpuSpec& gpu, const PlanOptions& options) {
+  validate(model, options);
+  if (options.embedding != EmbeddingPlacement::Auto) return build(model, gpu, options, options.embedding);
+  Plan on_device = build(model, gpu, options, EmbeddingPlacement::Device);
+  if (on_device.fits()) return on_device;
+  return build(model, gpu, options, EmbeddingPlacement::Host);
+}
+
+uint64_t kv_vector_bytes(int dim, int bits) {
+  validate_kv_bits(bits, "vector");
+  if (bits == 16) return uint64_t(dim) * 2;
+  return uint64_t(dim) * uint64_t(bits) / 8 + 2;
+}
+
+uint64_t kv_bytes_per_token(const Config& c, const KvConfig& kv) {
+  uint64_t full = 0;
+  for (LayerType t : c.layer_types) full += t == LayerType::FullAttention;
+  return full * uint64_t(c.num_key_value_heads) * (kv_vector_bytes(c.head_dim, kv.k_bits) + kv_vector_bytes(c.head_dim, kv.v_bits));
+}
+
+uint64_t quant_codes_bytes(int64_t rows, int64_t cols, int bits) {
+  const uint64_t blocks = (uint64_t(cols) + kQuantBlock - 1) / kQuantBlock;
+  return uint64_t(rows) * blocks * kQuantBlock * uint64_t(bits) / 8;
+}
+
+uint64_t quant_norms_bytes(int64_t rows, int64_t cols) {
+  const uint64_t blocks = (uint64_t(cols) + kQuantBlock - 1) / kQuantBlock;
+  return uint64_t(rows) * blocks * 2;
+}
+
+// Until a measurement exists: driver state plus lazily loaded kernels (CUDA 12 lazy
+// loading) and the cuBLAS handle. Conservative figures; docs/FIT.md records measured ones.
+uint64_t default_cuda_context_bytes(int cc_major, int /*cc_minor*/) {
+  if (cc_major == 0) return 512 * kMiB;
+  if (cc_major < 8) return 320 * kMiB;
+  if (cc_major == 8) return 384 * kMiB;
+  return 512 * kMiB;
+}
+
+// cuBLAS's documented default: 32 MiB on Hopper and newer, 4 MiB before.
+uint64_t cublas_workspace_bytes(int cc_major) {
+  return (cc_major == 0 || cc_major >= 9) ? 32 * kMiB : 4 * kMiB;
+}
+
+}  // namespace hlwq::planner
