@@ -9,6 +9,10 @@ pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 pkg_check_modules(SENTENCEPIECE IMPORTED_TARGET sentencepiece)
 set(HLWQ_HAVE_SENTENCEPIECE ${SENTENCEPIECE_FOUND})
 
+# Unicode normalisation (NFC) for tokenizer.json normalizers; without it such files are refused.
+pkg_check_modules(UTF8PROC IMPORTED_TARGET libutf8proc)
+set(HLWQ_HAVE_UTF8PROC ${UTF8PROC_FOUND})
+
 # The hub downloader uses libcurl and OpenSSL's SHA-256; without them the CLI has no `download`.
 find_package(CURL)
 find_package(OpenSSL COMPONENTS Crypto)

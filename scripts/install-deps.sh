@@ -7,7 +7,7 @@ PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config git clang libclang-rt-14-dev
   # engine
-  libpcre2-dev nlohmann-json3-dev libsentencepiece-dev libsqlite3-dev
+  libpcre2-dev libutf8proc-dev nlohmann-json3-dev libsentencepiece-dev libsqlite3-dev
   # downloads
   libcurl4-openssl-dev libssl-dev
   # Qt 6.4 (desktop app and its tests)
@@ -47,7 +47,7 @@ VENV="${HLWQ_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   /usr/bin/python3 -m venv --system-site-packages "$VENV"
 fi
-if ! "$VENV/bin/python" -c "import tokenizers" 2>/dev/null; then
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "tokenizers>=0.20,<1"
+if ! "$VENV/bin/python" -c "import tokenizers, sentencepiece" 2>/dev/null; then
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "tokenizers>=0.20,<1" sentencepiece
 fi
 echo "install-deps: python venv ready at $VENV"

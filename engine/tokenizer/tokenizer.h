@@ -39,11 +39,16 @@ class Tokenizer {
   virtual int32_t vocab_size() const = 0;                 // highest id + 1, added tokens included
   virtual bool is_special(int32_t id) const = 0;          // control tokens (<|im_end|>, <s>)
 
-  // The raw bytes token `id` adds to decoded text when it is the `index`-th token kept (0 =
-  // first; some decoders drop a leading space there). May end inside a UTF-8 character;
+  // Where a token lands in decoded text: how many tokens were kept before it and how many
+  // bytes they produced (decoders drop a leading space at the start of the text).
+  struct Position {
+    std::size_t tokens = 0;
+    std::size_t bytes = 0;
+  };
+  // The raw bytes token `id` adds to decoded text at `at`. May end inside a UTF-8 character;
   // decode() is the concatenation with invalid bytes repaired, which is what lets
-  // StreamDecoder emit text token by token. Empty for a special token when skip_special.
-  virtual std::string token_bytes(int32_t id, std::size_t index, bool skip_special) const = 0;
+  // StreamDecoder emit text token by token. Callers drop special tokens they skip first.
+  virtual std::string token_bytes(int32_t id, Position at) const = 0;
 };
 
 // Turns a stream of generated ids into text pieces: never emits half a UTF-8 character and
@@ -58,7 +63,7 @@ class StreamDecoder {
  private:
   const Tokenizer& tokenizer_;
   bool skip_special_;
-  std::size_t index_ = 0;  // tokens kept so far
+  Tokenizer::Position at_;
   std::string pending_;    // bytes of a character still missing its continuation bytes
 };
 

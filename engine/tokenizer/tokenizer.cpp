@@ -1,0 +1,77 @@
+#include "tokenizer/tokenizer.h"
+
+#include "core/error.h"
+#include "tokenizer/hf_tokenizer.h"
+#include "tokenizer/unicode.h"
+#if HLWQ_HAVE_SENTENCEPIECE
+#include "tokenizer/sentencepiece_tokenizer.h"
+#endif
+
+namespace hlwq {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::unique_ptr<Tokenizer> load_sentencepiece(const fs::path& path) {
+#if HLWQ_HAVE_SENTENCEPIECE
+  return std::make_unique<SentencePieceTokenizer>(path);
+#else
+  throw_error(ErrorKind::Tokenizer, path.string(), ": sentencepiece models need libsentencepiece, which this build lacks");
+#endif
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> Tokenizer::load(const fs::path& model_dir_or_file) {
+  std::error_code ec;
+  if (fs::is_directory(model_dir_or_file, ec)) {
+    if (fs::exists(model_dir_or_file / "tokenizer.json")) return HfTokenizer::from_file(model_dir_or_file / "tokenizer.json");
+    if (fs::exists(model_dir_or_file / "tokenizer.model")) return load_sentencepiece(model_dir_or_file / "tokenizer.model");
+    throw_error(ErrorKind::Io, model_dir_or_file.string(), ": no tokenizer.json or tokenizer.model in this folder");
+  }
+  if (!fs::exists(model_dir_or_file, ec)) throw_error(ErrorKind::Io, model_dir_or_file.string(), ": no such file or folder");
+  // A .json is HF's format; anything else is tried as a sentencepiece model (its files are
+  // protobuf, which has no magic number to check).
+  if (model_dir_or_file.extension() == ".json") return HfTokenizer::from_file(model_dir_or_file);
+  return load_sentencepiece(model_dir_or_file);
+}
+
+std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) const {
+  std::string bytes;
+  Position at;
+  for (int32_t id : ids) {
+    if (id < 0 || id >= vocab_size())
+      throw_error(ErrorKind::InvalidArgument, "token id ", std::to_string(id), " is outside the vocabulary (size ", std::to_string(vocab_size()), ")");
+    if (skip_special && is_special(id)) continue;
+    bytes += token_bytes(id, at);
+    at = {at.tokens + 1, bytes.size()};
+  }
+  return unicode::repair(bytes);
+}
+
+StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special) : tokenizer_(tokenizer), skip_special_(skip_special) {}
+
+std::string StreamDecoder::push(int32_t id) {
+  if (id < 0 || id >= tokenizer_.vocab_size())
+    throw_error(ErrorKind::InvalidArgument, "token id ", std::to_string(id), " is outside the vocabulary (size ", std::to_string(tokenizer_.vocab_size()), ")");
+  if (skip_special_ && tokenizer_.is_special(id)) return {};
+  const std::string bytes = tokenizer_.token_bytes(id, at_);
+  at_ = {at_.tokens + 1, at_.bytes + bytes.size()};
+  pending_ += bytes;
+  // Everything up to a still-unfinished last character can go out now; invalid bytes become
+  // U+FFFD exactly as decode() would make them, since that choice never depends on later bytes.
+  const std::size_t n = unicode::complete_prefix(pending_);
+  std::string out = unicode::repair(std::string_view(pending_).substr(0, n));
+  pending_.erase(0, n);
+  return out;
+}
+
+std::string StreamDecoder::flush() {
+  std::string out = unicode::repair(pending_);
+  pending_.clear();
+  at_ = {};
+  return out;
+}
+
+}  // namespace hlwq
