@@ -1,0 +1,318 @@
+#include <cmath>
+#include <string>
+
+#include "attention.h"
+#include "core/error.h"
+#include "cuda_check.h"
+
+namespace hlwq::cuda {
+
+KvSide kv_side_in(void* storage, int bits, int kv_heads, int capacity) {
+  KvSide s;
+  s.bits = bits;
+  s.data = static_cast<uint8_t*>(storage);
+  if (bits != 16) s.norms = reinterpret_cast<__half*>(s.data + std::size_t(kv_heads) * capacity * kv_vector_bytes(bits));
+  return s;
+}
+
+namespace {
+
+constexpr int kD = kHeadDim;
+constexpr int kMaxGroup = 8;   // query heads per KV head handled by one block
+constexpr int kWarps = 4;
+constexpr float kNegInf = -INFINITY;
+
+// Block-wide normalised H_256 on one value per thread (blockDim.x == 256).
+__device__ float wht256_block(float v, float* buf) {
+  const int t = threadIdx.x;
+  for (int s = 1; s < kD; s <<= 1) {
+    buf[t] = v;
+    __syncthreads();
+    const float o = buf[t ^ s];
+    v = (t & s) ? (o - v) : (v + o);
+    __syncthreads();
+  }
+  return v * 0.0625f;  // 1/sqrt(256)
+}
+
+__device__ float block_sum256(float v, float* scratch) {
+  for (int m = 16; m; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float s = 0;
+  for (int i = 0; i < 8; ++i) s += scratch[i];
+  return s;
+}
+
+// (1+w) RMSNorm over the head, then rotate-half RoPE on the first rotary_dim dims.
+__device__ float norm_rope(float x, const float* w, const AttentionArgs& a, int pos, float* buf, float* scratch) {
+  const int t = threadIdx.x;
+  const float r = rsqrtf(block_sum256(x * x, scratch) / kD + a.eps);
+  x = x * r * (1.0f + w[t]);
+  buf[t] = x;
+  __syncthreads();
+  const int half = a.rotary_dim / 2;
+  float y = x;
+  if (t < a.rotary_dim) {
+    const int i = t < half ? t : t - half;
+    const float inv_freq = powf(a.rope_theta, -2.0f * i / a.rotary_dim);
+    const float ang = float(pos) * inv_freq;
+    float sn, cs;
+    sincosf(ang, &sn, &cs);
+    y = t < half ? x * cs - buf[t + half] * sn : x * cs + buf[t - half] * sn;
+  }
+  __syncthreads();
+  return y;
+}
+
+// Quantizes one vector (one value per thread) into the cache slot, or stores it as fp16.
+__device__ void store_kv(const KvSide& side, const float* codebook, size_t slot, float x, float* buf, float* scratch) {
+  const int t = threadIdx.x;
+  if (side.bits == 16) {
+    reinterpret_cast<__half*>(side.data)[slot * kD + t] = __float2half(x);
+    return;
+  }
+  const float n = fmaxf(sqrtf(block_sum256(x * x, scratch)), 1e-10f);
+  const float z = wht256_block(x, buf) * 16.0f / n;  // sqrt(256) * H(x / n)
+  const int levels = 1 << side.bits;
+  int code = 0;
+  for (int k = 0; k + 1 < levels; ++k) code += (codebook[k] + codebook[k + 1]) * 0.5f < z;  // ties go low
+  __shared__ uint8_t codes[kD];
+  codes[t] = uint8_t(code);
+  __syncthreads();
+  if (t < 32) {
+    const int bytes = kv_vector_bytes(side.bits);
+    uint8_t* dst = side.data + slot * bytes;
+    const uint8_t* c = codes + t * 8;
+    if (side.bits == 4) {
+      uint32_t w = 0;
+      for (int i = 0; i < 8; ++i) w |= uint32_t(c[i]) << (4 * i);
+      reinterpret_cast<uint32_t*>(dst)[t] = w;
+    } else {
+      uint32_t lo = 0, hi = 0;
+      for (int i = 0; i < 8; ++i) {
+        lo |= uint32_t(c[i] & 3) << (2 * i);
+        hi |= uint32_t(c[i] >> 2) << i;
+      }
+      reinterpret_cast<uint16_t*>(dst)[t] = uint16_t(lo);
+      if (side.bits == 3) dst[64 + t] = uint8_t(hi);
+    }
+    if (t == 0) side.norms[slot] = __float2half(n);
+  }
+  __syncthreads();
+}
+
+__global__ void __launch_bounds__(256) prep_kernel(AttentionArgs a) {
+  __shared__ float buf[kD];
+  __shared__ float scratch[8];
+  const int t = threadIdx.x, b = blockIdx.x;
+  const int pos = *a.pos;
+  const int kvh_count = a.cache.kv_heads;
+  if (b < a.heads) {
+    float q = norm_rope(a.proj[b * 2 * kD + t], a.q_norm_w, a, pos, buf, scratch);
+    if (a.cache.k.bits != 16) q = wht256_block(q, buf);  // scores run in the rotated domain
+    a.q_work[b * kD + t] = q * 0.0625f;                  // softmax scale 1/sqrt(256)
+    return;
+  }
+  const int kvh = b - a.heads;
+  const float* kp = a.proj + a.heads * 2 * kD;
+  const float k = norm_rope(kp[kvh * kD + t], a.k_norm_w, a, pos, buf, scratch);
+  const float v = kp[kvh_count * kD + kvh * kD + t];
+  const size_t slot = size_t(kvh) * a.cache.capacity + pos;
+  store_kv(a.cache.k, a.k_codebook, slot, k, buf, scratch);
+  store_kv(a.cache.v, a.v_codebook, slot, v, buf, scratch);
+}
+
+// The 8 values of lane `lane`'s dims of one cached vector, in the cache's domain (rotated and
+// divided by sqrt(256) for codes; the norm is applied by the caller).
+template <int BITS>
+__device__ __forceinline__ void load_vec(const KvSide& s, size_t slot, int lane, const float* tab, float (&x)[8]) {
+  if constexpr (BITS == 16) {
+    const uint4 raw = reinterpret_cast<const uint4*>(s.data + slot * (kD * 2))[lane];
+    const __half2* h = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+      const float2 f = __half22float2(h[i]);
+      x[2 * i] = f.x;
+      x[2 * i + 1] = f.y;
+    }
+  } else {
+    const uint8_t* base = s.data + slot * (kD * BITS / 8);
+    uint32_t code[8];
+    if constexpr (BITS == 4) {
+      const uint32_t w = reinterpret_cast<const uint32_t*>(base)[lane];
+#pragma unroll
+      for (int i = 0; i < 8; ++i) code[i] = (w >> (4 * i)) & 15u;
+    } else {
+      const uint32_t lo = reinterpret_cast<const uint16_t*>(base)[lane];
+      const uint32_t hi = BITS == 3 ? base[64 + lane] : 0u;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) code[i] = ((lo >> (2 * i)) & 3u) | (((hi >> i) & 1u) << 2);
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) x[i] = tab[code[i]];
+  }
+}
+
+template <int KB, int VB>
+__global__ void __launch_bounds__(kWarps * 32) decode_kernel(AttentionArgs a) {
+  __shared__ float ktab[16], vtab[16];
+  __shared__ float wm[kWarps][kMaxGroup], wl[kWarps][kMaxGroup];
+  __shared__ float wacc[kWarps][kMaxGroup][kD];
+  const int kvh = blockIdx.x, split = blockIdx.y;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int group = a.heads / a.cache.kv_heads;
+  if (KB != 16 && threadIdx.x < (1 << (KB & 7))) ktab[threadIdx.x] = a.k_codebook[threadIdx.x] * 0.0625f;
+  if (VB != 16 && threadIdx.x < (1 << (VB & 7))) vtab[threadIdx.x] = a.v_codebook[threadIdx.x] * 0.0625f;
+  __syncthreads();
+
+  const int len = *a.pos + 1;
+  const int chunk = (len + a.max_splits - 1) / a.max_splits;
+  const int begin = split * chunk, end = min(len, begin + chunk);
+
+  float q[kMaxGroup][8], acc[kMaxGroup][8], m[kMaxGroup], l[kMaxGroup];
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+    m[g] = kNegInf;
+    l[g] = 0;
+#pragma unroll
+    for (int i = 0; i < 8; ++i) {
+      q[g][i] = g < group ? a.q_work[(kvh * group + g) * kD + lane * 8 + i] : 0.0f;
+      acc[g][i] = 0;
+    }
+  }
+  for (int t = begin + warp; t < end; t += kWarps) {
+    const size_t slot = size_t(kvh) * a.cache.capacity + t;
+    float k[8], v[8];
+    load_vec<KB>(a.cache.k, slot, lane, ktab, k);
+    load_vec<VB>(a.cache.v, slot, lane, vtab, v);
+    const float kn = KB == 16 ? 1.0f : __half2float(a.cache.k.norms[slot]);
+    const float vn = VB == 16 ? 1.0f : __half2float(a.cache.v.norms[slot]);
+#pragma unroll
+    for (int g = 0; g < kMaxGroup; ++g) {
+      if (g >= group) break;
+      float s = 0;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) s = fmaf(q[g][i], k[i], s);
+#pragma unroll
+      for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+      s *= kn;
+      const float mn = fmaxf(m[g], s);
+      const float corr = __expf(m[g] - mn);
+      const float p = __expf(s - mn);
+      m[g] = mn;
+      l[g] = l[g] * corr + p;
+      const float pv = p * vn;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) acc[g][i] = fmaf(acc[g][i], corr, pv * v[i]);
+    }
+  }
+#pragma unroll
+  for (int g = 0; g < kMaxGroup; ++g) {
+    if (g >= group) break;
+    if (lane == 0) {
+      wm[warp][g] = m[g];
+      wl[warp][g] = l[g];
+    }
+#pragma unroll
+    for (int i = 0; i < 8; ++i) wacc[warp][g][lane * 8 + i] = acc[g][i];
+  }
+  __syncthreads();
+  const int stride = kD + 2;
+  for (int g = 0; g < group; ++g) {
+    float M = kNegInf;
+    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, wm[w][g]);
+    float* out = a.partials + (size_t(kvh * group + g) * a.max_splits + split) * stride;
+    for (int d = threadIdx.x; d < kD; d += blockDim.x) {
+      float s = 0;
+      if (M != kNegInf)
+        for (int w = 0; w < kWarps; ++w) s += wacc[w][g][d] * __expf(wm[w][g] - M);
+      out[2 + d] = s;
+    }
+    if (threadIdx.x == 0) {
+      float L = 0;
+      if (M != kNegInf)
+        for (int w = 0; w < kWarps; ++w) L += wl[w][g] * __expf(wm[w][g] - M);
+      out[0] = M;
+      out[1] = L;
+    }
+  }
+}
+
+__global__ void __launch_bounds__(256) combine_kernel(AttentionArgs a) {
+  __shared__ float buf[kD];
+  const int h = blockIdx.x, t = threadIdx.x;
+  const int stride = kD + 2;
+  const float* p = a.partials + size_t(h) * a.max_splits * stride;
+  float M = kNegInf;
+  for (int s = 0; s < a.max_splits; ++s) M = fmaxf(M, p[s * stride]);
+  float L = 0, acc = 0;
+  for (int s = 0; s < a.max_splits; ++s) {
+    const float m = p[s * stride];
+    if (m == kNegInf) continue;
+    const float w = __expf(m - M);
+    L += p[s * stride + 1] * w;
+    acc += p[s * stride + 2 + t] * w;
+  }
+  float o = acc / L;
+  if (a.cache.v.bits != 16) o = wht256_block(o, buf);  // back from the rotated domain
+  const float gate = a.proj[h * 2 * kD + kD + t];
+  a.out[h * kD + t] = o / (1.0f + __expf(-gate));
+}
+
+using DecodeKernel = void (*)(AttentionArgs);
+
+template <int KB>
+DecodeKernel pick_v(int vb) {
+  switch (vb) {
+    case 16: return decode_kernel<KB, 16>;
+    case 4: return decode_kernel<KB, 4>;
+    case 3: return decode_kernel<KB, 3>;
+    case 2: return decode_kernel<KB, 2>;
+  }
+  return nullptr;
+}
+
+DecodeKernel pick(int kb, int vb) {
+  switch (kb) {
+    case 16: return pick_v<16>(vb);
+    case 4: return pick_v<4>(vb);
+    case 3: return pick_v<3>(vb);
+    case 2: return pick_v<2>(vb);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::size_t attention_partials_floats(int heads, int max_splits) { return std::size_t(heads) * max_splits * (kD + 2); }
+
+int attention_default_splits(int capacity, int kv_heads) {
+  // Enough blocks to cover every SM twice at long context, without thousands of empty ones.
+  int splits = (capacity + 255) / 256;
+  const int target = 512 / std::max(1, kv_heads);
+  return std::max(1, std::min(splits, target));
+}
+
+void attention_decode(const AttentionArgs& a, cudaStream_t stream) {
+  const int kvh = a.cache.kv_heads;
+  if (kvh <= 0 || a.heads % kvh != 0 || a.heads / kvh > kMaxGroup)
+    throw_error(ErrorKind::InvalidArgument, "attention_decode: ", std::to_string(a.heads), " query heads over ",
+                std::to_string(kvh), " KV heads (at most ", std::to_string(kMaxGroup), " per KV head)");
+  if (a.rotary_dim % 2 != 0 || a.rotary_dim > kD || a.max_splits <= 0)
+    throw_error(ErrorKind::InvalidArgument, "attention_decode: bad rotary_dim ", std::to_string(a.rotary_dim),
+                " or max_splits ", std::to_string(a.max_splits));
+  const DecodeKernel decode = pick(a.cache.k.bits, a.cache.v.bits);
+  if (!decode)
+    throw_error(ErrorKind::InvalidArgument, "attention_decode: KV bits k=", std::to_string(a.cache.k.bits),
+                " v=", std::to_string(a.cache.v.bits), " (supported: 16, 4, 3, 2)");
+  prep_kernel<<<a.heads + kvh, 256, 0, stream>>>(a);
+  check_launch("attention prep");
+  decode<<<dim3(kvh, a.max_splits), kWarps * 32, 0, stream>>>(a);
+  check_launch("attention decode");
+  combine_kernel<<<a.heads, 256, 0, stream>>>(a);
+  check_launch("attention combine");
+}
+
+}  // namespace hlwq::cuda

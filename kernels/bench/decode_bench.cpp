@@ -1,0 +1,356 @@
+#include "bench/decode_bench.h"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "core/error.h"
+#include "cuda_check.h"
+#include "device_buffer.h"
+#include "gemv_q5.h"
+#include "prefill_gemm.h"
+#include "qwen35_gpu.h"
+
+namespace hlwq::cuda {
+namespace {
+
+struct Options {
+  std::string model = "27B";
+  std::vector<int> contexts = {0, 4096, 32768, 131072};
+  std::vector<std::string> kv = {"fp16", "q4", "q3", "q2"};
+  std::vector<int> prefill = {512, 4096};
+  int repeats = 20;
+  std::string json_path;
+  std::string commit = "unknown";
+  std::string command;
+  bool embedding_on_host = true;
+};
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ','))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+int to_int(const std::string& option, const std::string& v) {
+  try {
+    size_t used = 0;
+    const int r = std::stoi(v, &used);
+    if (used == v.size() && r >= 0) return r;
+  } catch (...) {
+  }
+  throw_error(ErrorKind::InvalidArgument, "bench: ", option, " expects non-negative integers, got '", v, "'");
+}
+
+Options parse(const std::vector<std::string>& args) {
+  Options o;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= args.size()) throw_error(ErrorKind::InvalidArgument, "bench: ", a, " needs a value");
+      return args[++i];
+    };
+    if (a == "--help" || a == "-h") {
+      std::puts(
+          "hlwq bench [--model 27B|9B|4B|2B|0.8B] [--contexts 0,4096,32768,131072] [--kv fp16,q4,q3,q2]\n"
+          "           [--prefill 512,4096] [--repeats N] [--embedding host|device] [--json FILE]\n"
+          "           [--commit HASH] [--command TEXT]\n"
+          "Synthetic Qwen3.5 with random 5-bit codes built in VRAM; decode tok/s per KV mode and context,\n"
+          "prefill linear-layer throughput vs cuBLAS bf16, copy bandwidth, bytes/token, peak VRAM.");
+      std::exit(0);
+    } else if (a == "--model") o.model = value();
+    else if (a == "--contexts") { o.contexts.clear(); for (auto& s : split(value())) o.contexts.push_back(to_int(a, s)); }
+    else if (a == "--kv") o.kv = split(value());
+    else if (a == "--prefill") { o.prefill.clear(); for (auto& s : split(value())) o.prefill.push_back(to_int(a, s)); }
+    else if (a == "--repeats") o.repeats = std::max(3, to_int(a, value()));
+    else if (a == "--json") o.json_path = value();
+    else if (a == "--commit") o.commit = value();
+    else if (a == "--command") o.command = value();
+    else if (a == "--embedding") {
+      const std::string v = value();
+      if (v != "host" && v != "device") throw_error(ErrorKind::InvalidArgument, "bench: --embedding is host or device, got '", v, "'");
+      o.embedding_on_host = v == "host";
+    } else throw_error(ErrorKind::InvalidArgument, "bench: unknown option '", a, "' (see --help)");
+  }
+  return o;
+}
+
+int kv_bits(const std::string& name) {
+  if (name == "fp16") return 16;
+  if (name == "q4") return 4;
+  if (name == "q3") return 3;
+  if (name == "q2") return 2;
+  throw_error(ErrorKind::InvalidArgument, "bench: --kv accepts fp16, q4, q3, q2; got '", name, "'");
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
+
+class Timer {
+ public:
+  Timer() {
+    check(cudaEventCreate(&a_), "cudaEventCreate");
+    check(cudaEventCreate(&b_), "cudaEventCreate");
+  }
+  ~Timer() {
+    cudaEventDestroy(a_);
+    cudaEventDestroy(b_);
+  }
+  void start(cudaStream_t s) { check(cudaEventRecord(a_, s), "cudaEventRecord"); }
+  double stop_ms(cudaStream_t s) {
+    check(cudaEventRecord(b_, s), "cudaEventRecord");
+    check(cudaEventSynchronize(b_), "cudaEventSynchronize");
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, a_, b_), "cudaEventElapsedTime");
+    return ms;
+  }
+
+ private:
+  cudaEvent_t a_ = nullptr, b_ = nullptr;
+};
+
+uint64_t used_vram() {
+  size_t free_b = 0, total = 0;
+  check(cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo");
+  return total - free_b;
+}
+
+// Device-to-device copy of 2 GiB; bandwidth counts bytes read plus bytes written.
+double copy_bandwidth(cudaStream_t s, int repeats) {
+  const size_t bytes = size_t(2) << 30;
+  DeviceBuffer a(bytes, "copy-bandwidth source"), b(bytes, "copy-bandwidth destination");
+  check(cudaMemsetAsync(a.get(), 1, bytes, s), "cudaMemsetAsync");
+  Timer t;
+  std::vector<double> ms;
+  for (int i = 0; i < repeats + 3; ++i) {
+    t.start(s);
+    check(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice, s), "cudaMemcpyAsync(D2D)");
+    const double m = t.stop_ms(s);
+    if (i >= 3) ms.push_back(m);
+  }
+  return 2.0 * bytes / (median(ms) * 1e-3);
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+}  // namespace
+
+int run_bench(const std::vector<std::string>& args) {
+  const Options opt = parse(args);
+  for (auto& k : opt.kv) kv_bits(k);  // validate before the long build
+  require_device();
+  cudaDeviceProp prop{};
+  check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  cudaStream_t s = nullptr;
+  check(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), "cudaStreamCreate");
+
+  nlohmann::json out;
+  const std::time_t now = std::time(nullptr);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  out["card"] = prop.name;
+  out["sms"] = prop.multiProcessorCount;
+  out["date"] = date;
+  out["commit"] = opt.commit;
+  out["command"] = opt.command;
+  out["model"] = opt.model;
+  out["embedding"] = opt.embedding_on_host ? "host" : "device";
+
+  const uint64_t vram_base = used_vram();
+  const double bw = copy_bandwidth(s, opt.repeats);
+  out["copy_bandwidth_GBps"] = bw / 1e9;
+  std::printf("card: %s (%d SMs)   device copy bandwidth (read+write): %.0f GB/s\n", prop.name,
+              prop.multiProcessorCount, bw / 1e9);
+
+  const Qwen35Dims dims = Qwen35Dims::preset(opt.model);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto model = Qwen35Gpu::synthetic(dims, 1234, opt.embedding_on_host);
+  const double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  out["weights_bytes"] = model->weight_bytes();
+  out["vram_before_model_bytes"] = vram_base;
+  std::printf("synthetic %s: %.2f GB of weights on the GPU (codes + norms + vectors), built in %.1f s\n",
+              opt.model.c_str(), model->weight_bytes() / 1e9, build_s);
+
+  // GEMV bandwidth alone: each layer's matrices are distinct (no L2 reuse), one graph.
+  {
+    model->allocate_cache(64, 16, 16);
+    DeviceBuffer in(size_t(dims.intermediate) * 4, "gemv bench input"), o(size_t(2 * dims.intermediate) * 4, "gemv bench output");
+    fill_uniform(in.get<float>(), dims.intermediate, -1.f, 1.f, 5, s);
+    nlohmann::json gj = nlohmann::json::array();
+    std::printf("\n%-28s %10s %12s %8s\n", "GEMV (all layers, one graph)", "ms", "GB/s", "% copy");
+    for (int which = 0; which < 3; ++which) {
+      const char* name = which == 0 ? "gate_up 2x17408x5120" : which == 1 ? "down 5120x17408" : "in_proj (all layers)";
+      auto run = [&] {
+        for (auto& l : model->layers()) {
+          const Q5Matrix& m = which == 0 ? l.gate_up.m : which == 1 ? l.down.m : l.in_proj.m;
+          GemvArgs a{m, in.get<float>(), nullptr, nullptr, 1e-6f, o.get<float>(), model->codebook_dev()};
+          gemv_q5(a, GemvInput::Plain, which == 0 ? GemvOutput::SwiGlu : GemvOutput::Store, s);
+        }
+      };
+      run();  // sets kernel attributes outside capture
+      cudaGraph_t g;
+      cudaGraphExec_t ge;
+      check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "capture");
+      run();
+      check(cudaStreamEndCapture(s, &g), "capture");
+      check(cudaGraphInstantiate(&ge, g, 0), "instantiate");
+      uint64_t bytes = 0;
+      for (auto& l : model->layers())
+        bytes += Q5Matrix::bytes_for((which == 0 ? l.gate_up.m : which == 1 ? l.down.m : l.in_proj.m).rows,
+                                     (which == 0 ? l.gate_up.m : which == 1 ? l.down.m : l.in_proj.m).cols);
+      Timer t;
+      std::vector<double> ms;
+      for (int i = 0; i < opt.repeats + 2; ++i) {
+        t.start(s);
+        check(cudaGraphLaunch(ge, s), "graph launch");
+        const double m = t.stop_ms(s);
+        if (i >= 2) ms.push_back(m);
+      }
+      cudaGraphExecDestroy(ge);
+      cudaGraphDestroy(g);
+      const double med = median(ms);
+      const double gbps = bytes / (med * 1e-3) / 1e9;
+      std::printf("%-28s %10.3f %12.0f %7.1f%%\n", name, med, gbps, 100.0 * gbps * 1e9 / bw);
+      gj.push_back({{"name", name}, {"ms", med}, {"bytes", bytes}, {"GBps", gbps}, {"fraction_of_copy", gbps * 1e9 / bw}});
+    }
+    out["gemv"] = gj;
+  }
+
+  // Decode per KV mode and context.
+  nlohmann::json dj = nlohmann::json::array();
+  std::printf("\n%-6s %8s %10s %10s %12s %10s %10s %9s\n", "kv", "context", "ms/token", "tok/s", "bytes/token",
+              "roofline", "% roofline", "VRAM GB");
+  for (const std::string& kv : opt.kv) {
+    const int bits = kv_bits(kv);
+    for (int ctx : opt.contexts) {
+      nlohmann::json r{{"kv", kv}, {"context", ctx}};
+      try {
+        model->allocate_cache(ctx + opt.repeats + 16, bits, bits);
+        model->fake_history(ctx, 77 + ctx);
+        model->enqueue_step(s);  // eager warm-up: kernel attributes are set outside capture
+        for (int i = 0; i < 2; ++i) model->step_graph(s);
+        check(cudaStreamSynchronize(s), "decode warm-up");
+        const uint64_t vram = used_vram();
+        Timer t;
+        std::vector<double> ms;
+        for (int i = 0; i < opt.repeats; ++i) {
+          t.start(s);
+          model->step_graph(s);
+          ms.push_back(t.stop_ms(s));
+        }
+        std::vector<float> logits(dims.vocab);
+        check(cudaMemcpy(logits.data(), model->logits_dev(), logits.size() * 4, cudaMemcpyDeviceToHost), "logits");
+        size_t bad = 0;
+        for (float v : logits) bad += !std::isfinite(v);
+        const double med = median(ms);
+        const uint64_t bpt = model->bytes_per_token(ctx);
+        const double roof = bw / bpt;
+        r.update({{"ms_per_token", med}, {"tokens_per_s", 1e3 / med}, {"bytes_per_token", bpt},
+                  {"roofline_tokens_per_s", roof}, {"fraction_of_roofline", (1e3 / med) / roof},
+                  {"vram_used_bytes", vram}, {"kv_bytes", model->kv_bytes_allocated()},
+                  {"state_bytes", model->state_bytes()}, {"nonfinite_logits", bad}, {"ms_all", ms}});
+        std::printf("%-6s %8d %10.3f %10.1f %12.3e %10.1f %9.1f%% %9.2f%s\n", kv.c_str(), ctx, med, 1e3 / med,
+                    double(bpt), roof, 100.0 * (1e3 / med) / roof, vram / 1e9, bad ? "  NONFINITE" : "");
+      } catch (const Error& e) {
+        r["error"] = std::string(to_string(e.kind())) + ": " + e.what();
+        std::printf("%-6s %8d  skipped: %s\n", kv.c_str(), ctx, e.what());
+      }
+      std::fflush(stdout);
+      dj.push_back(r);
+    }
+  }
+  out["decode"] = dj;
+  model->allocate_cache(16, 16, 16);  // give the cache memory back for prefill
+
+  // Prefill linear layers: dequantize + cuBLAS, against cuBLAS on ready bf16 weights.
+  nlohmann::json pj = nlohmann::json::array();
+  if (!opt.prefill.empty()) {
+    cublasHandle_t handle;
+    check(cublasCreate(&handle), "cublasCreate");
+    check(cublasSetStream(handle, s), "cublasSetStream");
+    const int maxT = *std::max_element(opt.prefill.begin(), opt.prefill.end());
+    size_t maxK = 0, maxN = 0, maxW = 0;
+    std::map<std::pair<int, int>, DeviceBuffer> ref_w;
+    for (auto& l : model->layers())
+      for (const Q5Matrix* m : {&l.in_proj.m, &l.out_proj.m, &l.gate_up.m, &l.down.m}) {
+        maxK = std::max<size_t>(maxK, m->cols);
+        maxN = std::max<size_t>(maxN, m->rows);
+        maxW = std::max<size_t>(maxW, size_t(m->rows) * m->cols);
+        auto key = std::make_pair(m->rows, m->cols);
+        if (!ref_w.count(key)) {
+          ref_w.emplace(key, DeviceBuffer(size_t(m->rows) * m->cols * 2, "cuBLAS reference weight"));
+          dequantize_q5_rotated(*m, model->codebook_dev(), ref_w.at(key).get<__nv_bfloat16>(), s);
+        }
+      }
+    DeviceBuffer x(size_t(maxT) * maxK * 2, "prefill activations"), xr(size_t(maxT) * maxK * 2, "rotated activations"),
+        y(size_t(maxT) * maxN * 2, "prefill outputs"), wscratch(maxW * 2, "dequantized weight scratch");
+    // random activations: reuse the weight dequantizer's output pattern as bf16 noise
+    dequantize_q5_rotated(model->layers()[0].gate_up.m, model->codebook_dev(), x.get<__nv_bfloat16>(), s);
+    std::printf("\n%-8s %14s %14s %12s %14s\n", "prefill", "ours tok/s", "cuBLAS tok/s", "ours/cuBLAS", "TFLOP/s cuBLAS");
+    for (int T : opt.prefill) {
+      double flops = 0;
+      for (auto& l : model->layers())
+        for (const Q5Matrix* m : {&l.in_proj.m, &l.out_proj.m, &l.gate_up.m, &l.down.m})
+          flops += 2.0 * T * m->rows * m->cols;
+      auto ours = [&] {
+        for (auto& l : model->layers())
+          for (const Q5Matrix* m : {&l.in_proj.m, &l.out_proj.m, &l.gate_up.m, &l.down.m}) {
+            rotate_rows_bf16(x.get<__nv_bfloat16>(), xr.get<__nv_bfloat16>(), T, m->cols, s);
+            dequantize_q5_rotated(*m, model->codebook_dev(), wscratch.get<__nv_bfloat16>(), s);
+            gemm_bf16_xwt(handle, xr.get<__nv_bfloat16>(), wscratch.get<__nv_bfloat16>(), y.get<__nv_bfloat16>(), T,
+                          m->rows, m->cols);
+          }
+      };
+      auto base = [&] {
+        for (auto& l : model->layers())
+          for (const Q5Matrix* m : {&l.in_proj.m, &l.out_proj.m, &l.gate_up.m, &l.down.m})
+            gemm_bf16_xwt(handle, x.get<__nv_bfloat16>(), ref_w.at({m->rows, m->cols}).get<__nv_bfloat16>(),
+                          y.get<__nv_bfloat16>(), T, m->rows, m->cols);
+      };
+      Timer t;
+      std::vector<double> a, b;
+      for (int i = 0; i < 4; ++i) {
+        t.start(s); ours(); const double ma = t.stop_ms(s);
+        t.start(s); base(); const double mb = t.stop_ms(s);
+        if (i) { a.push_back(ma); b.push_back(mb); }
+      }
+      const double ma = median(a), mb = median(b);
+      std::printf("%-8d %14.0f %14.0f %11.1f%% %14.0f\n", T, T / (ma * 1e-3), T / (mb * 1e-3), 100.0 * mb / ma,
+                  flops / (mb * 1e-3) / 1e12);
+      pj.push_back({{"tokens", T}, {"ours_ms", ma}, {"cublas_bf16_ms", mb}, {"ours_tokens_per_s", T / (ma * 1e-3)},
+                    {"cublas_tokens_per_s", T / (mb * 1e-3)}, {"fraction_of_cublas", mb / ma},
+                    {"cublas_TFLOPs", flops / (mb * 1e-3) / 1e12}, {"scope", "linear layers of all 64 blocks (no lm_head, no mixers)"}});
+    }
+    cublasDestroy(handle);
+  }
+  out["prefill"] = pj;
+  check(cudaStreamSynchronize(s), "bench end");
+  cudaStreamDestroy(s);
+  if (!opt.json_path.empty()) {
+    std::ofstream f(opt.json_path);
+    if (!f) throw_error(ErrorKind::Io, "bench: cannot write ", opt.json_path);
+    f << out.dump(2) << "\n";
+    std::printf("\nwrote %s\n", opt.json_path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace hlwq::cuda

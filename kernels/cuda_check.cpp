@@ -1,0 +1,43 @@
+#include "cuda_check.h"
+
+#include "core/error.h"
+
+namespace hlwq::cuda {
+
+void check(cudaError_t status, const char* what) {
+  if (status == cudaSuccess) return;
+  cudaGetLastError();  // clear a sticky-free error so the next call starts clean
+  const std::string msg = std::string("CUDA: ") + what + " failed: " + cudaGetErrorName(status) + " (" +
+                          cudaGetErrorString(status) + ")";
+  if (status == cudaErrorMemoryAllocation) throw Error(ErrorKind::OutOfMemory, msg);
+  if (status == cudaErrorInsufficientDriver)
+    throw Error(ErrorKind::Device, msg + ": the NVIDIA driver is older than the CUDA runtime this build needs");
+  if (status == cudaErrorNoDevice) throw Error(ErrorKind::Device, msg + ": no CUDA GPU is visible");
+  throw Error(ErrorKind::Device, msg);
+}
+
+void check(cublasStatus_t status, const char* what) {
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  const std::string msg = std::string("cuBLAS: ") + what + " failed: " + cublasGetStatusName(status);
+  if (status == CUBLAS_STATUS_ALLOC_FAILED) throw Error(ErrorKind::OutOfMemory, msg);
+  throw Error(ErrorKind::Device, msg);
+}
+
+void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+
+int device_count_or_zero() {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return n;
+}
+
+void require_device() {
+  int n = 0;
+  check(cudaGetDeviceCount(&n), "cudaGetDeviceCount");
+  if (n == 0) throw Error(ErrorKind::Device, "CUDA: no CUDA GPU is visible");
+}
+
+}  // namespace hlwq::cuda

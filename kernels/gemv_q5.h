@@ -1,0 +1,40 @@
+#pragma once
+// Fused HLWQ Q5 matrix-vector product for batch-1 decode: y = W x with the 128-point
+// Hadamard of the activation done once per block in the prologue, the codes decoded through
+// a 32-entry table, and the fp16 block norm applied once per 32-weight partial sum.
+#include <cuda_runtime.h>
+
+#include "q5_matrix.h"
+
+namespace hlwq::cuda {
+
+// What the prologue makes of the input before rotating it (the producer op fused in).
+enum class GemvInput {
+  Plain,      // x = in
+  RmsNorm1p,  // x = in * rsqrt(mean(in^2) + eps) * (1 + w)       (Qwen3.5 RMSNorm)
+  GatedNorm,  // per 128-chunk (one DeltaNet value head): x = rmsnorm(in) * w[j] * silu(gate)
+};
+
+// What the epilogue does with y.
+enum class GemvOutput {
+  Store,        // out[r] = y[r]
+  AddResidual,  // out[r] += y[r]  (out is the residual stream)
+  SwiGlu,       // rows come in (gate, up) pairs: out[r/2] = silu(y[r]) * y[r+1]
+};
+
+struct GemvArgs {
+  Q5Matrix w;
+  const float* in = nullptr;       // [w.cols]
+  const float* gate = nullptr;     // GatedNorm: [w.cols]
+  const float* norm_w = nullptr;   // RmsNorm1p: [w.cols]; GatedNorm: [128]
+  float eps = 1e-6f;
+  float* out = nullptr;
+  const float* codebook = nullptr; // device, 32 centroids in the N(0,1) domain
+};
+
+void gemv_q5(const GemvArgs& args, GemvInput input, GemvOutput output, cudaStream_t stream);
+
+// Bytes of shared memory the GEMV needs for `cols` inputs (the host checks it fits).
+std::size_t gemv_q5_smem_bytes(int cols);
+
+}  // namespace hlwq::cuda

@@ -1,0 +1,364 @@
+#include <cuda_fp16.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "core/error.h"
+#include "cuda_check.h"
+#include "embed.h"
+#include "gemv_q5.h"
+#include "qwen35_gpu.h"
+#include "sampling.h"
+
+namespace hlwq::cuda {
+namespace {
+
+__device__ __forceinline__ uint32_t hash32(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return uint32_t((x ^ (x >> 31)) >> 8);
+}
+
+__global__ void fill_uniform_kernel(float* p, size_t n, float lo, float hi, uint64_t seed) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    p[i] = lo + (hi - lo) * (hash32(seed * 0x100000001b3ull + i) & 0xffffff) * (1.0f / 16777216.0f);
+}
+
+__global__ void fill_bytes_kernel(uint32_t* p, size_t words, uint64_t seed) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < words; i += size_t(gridDim.x) * blockDim.x)
+    p[i] = hash32(seed * 0x100000001b3ull + 2 * i) ^ (hash32(seed + 2 * i + 1) << 8);
+}
+
+__global__ void fill_half_kernel(__half* p, size_t n, float lo, float hi, uint64_t seed) {
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < n; i += size_t(gridDim.x) * blockDim.x)
+    p[i] = __float2half(lo + (hi - lo) * (hash32(seed * 0x100000001b3ull + i) & 0xffffff) * (1.0f / 16777216.0f));
+}
+
+Q5Weight make_q5(int rows, int cols, uint64_t seed, cudaStream_t stream, const std::string& what) {
+  Q5Weight w;
+  w.storage = DeviceBuffer(Q5Matrix::bytes_for(rows, cols), what);
+  w.m = q5_matrix_in(w.storage.get(), rows, cols);
+  fill_random_q5(w.m, seed, std::sqrt(128.0f / cols), stream);
+  return w;
+}
+
+// The converged Lloyd-Max tables (hlwq-format.md section 2), positive halves; used only for
+// synthetic models, which have no file to read a codebook from.
+const float kQ5[16] = {0.065890f, 0.198052f, 0.331378f, 0.466700f, 0.604934f, 0.747136f, 0.894565f, 1.048783f,
+                       1.211804f, 1.386340f, 1.576228f, 1.787233f, 2.028728f, 2.317739f, 2.691120f, 3.260732f};
+const float kQ4[8] = {0.128395f, 0.388048f, 0.656759f, 0.942340f, 1.256231f, 1.618046f, 2.069017f, 2.732590f};
+const float kQ3[4] = {0.245094f, 0.756005f, 1.343909f, 2.151946f};
+const float kQ2[2] = {0.452780f, 1.510418f};
+
+std::vector<float> symmetric(const float* half, int n) {
+  std::vector<float> t(2 * n);
+  for (int i = 0; i < n; ++i) {
+    t[n + i] = half[i];
+    t[n - 1 - i] = -half[i];
+  }
+  return t;
+}
+
+}  // namespace
+
+void fill_uniform(float* dev, std::size_t n, float lo, float hi, uint64_t seed, cudaStream_t stream) {
+  fill_uniform_kernel<<<1024, 256, 0, stream>>>(dev, n, lo, hi, seed);
+  check_launch("fill_uniform");
+}
+
+Qwen35Dims Qwen35Dims::preset(const std::string& name) {
+  // hidden, layers, heads, kv_heads, Hk, Hv, intermediate (qwen35.md section 1)
+  struct P { const char* name; int hidden, layers, heads, kv, hk, hv, inter; };
+  static const P presets[] = {{"27B", 5120, 64, 24, 4, 16, 48, 17408}, {"9B", 4096, 32, 16, 4, 16, 32, 12288},
+                              {"4B", 2560, 32, 16, 4, 16, 32, 9216},   {"2B", 2048, 24, 8, 2, 16, 16, 6144},
+                              {"0.8B", 1024, 24, 8, 2, 16, 16, 3584}};
+  for (const P& p : presets) {
+    if (name != p.name) continue;
+    Qwen35Dims d;
+    d.hidden = p.hidden; d.layers = p.layers; d.heads = p.heads; d.kv_heads = p.kv;
+    d.hk = p.hk; d.hv = p.hv; d.intermediate = p.inter; d.vocab = 248320;
+    for (int i = 0; i < d.layers; ++i) d.full_attention.push_back((i + 1) % 4 == 0);
+    return d;
+  }
+  throw_error(ErrorKind::InvalidArgument, "unknown Qwen3.5 size '", name, "' (known: 27B, 9B, 4B, 2B, 0.8B)");
+}
+
+std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t seed, bool embedding_on_host) {
+  require_device();
+  std::unique_ptr<Qwen35Gpu> m(new Qwen35Gpu());
+  m->dims_ = d;
+  cudaStream_t s = nullptr;
+  const int conv_c = 2 * d.hk * 128 + d.hv * 128;
+  for (int l = 0; l < d.layers; ++l) {
+    LayerWeights w;
+    const uint64_t ls = seed * 1000 + l * 16;
+    const std::string tag = "layer " + std::to_string(l);
+    const bool full = d.full_attention[l];
+    // small vectors: norm1, norm2 [hidden]; DeltaNet conv [C*4], a_log, dt_bias [hv], out_norm [128];
+    // attention q_norm, k_norm [256]
+    const std::size_t n_small = 2 * std::size_t(d.hidden) + (full ? 512 : std::size_t(conv_c) * 4 + 2 * d.hv + 128);
+    w.small = DeviceBuffer(n_small * sizeof(float), tag + " vectors");
+    float* p = w.small.get<float>();
+    fill_uniform(p, 2 * d.hidden, -0.1f, 0.1f, ls, s);
+    w.norm1 = p;
+    w.norm2 = p + d.hidden;
+    p += 2 * d.hidden;
+    if (full) {
+      fill_uniform(p, 512, -0.1f, 0.1f, ls + 1, s);
+      w.q_norm = p;
+      w.k_norm = p + 256;
+      w.in_proj = make_q5(d.heads * 512 + 2 * d.kv_heads * 256, d.hidden, ls + 2, s, tag + " q/k/v");
+      w.out_proj = make_q5(d.hidden, d.heads * 256, ls + 3, s, tag + " o_proj");
+    } else {
+      fill_uniform(p, std::size_t(conv_c) * 4, -0.5f, 0.5f, ls + 1, s);
+      w.conv_w = p;
+      p += std::size_t(conv_c) * 4;
+      fill_uniform(p, d.hv, 0.0f, 2.7f, ls + 4, s);  // A = exp(a_log) in [1, 15]
+      w.a_log = p;
+      fill_uniform(p + d.hv, d.hv, -0.5f, 0.5f, ls + 5, s);
+      w.dt_bias = p + d.hv;
+      fill_uniform(p + 2 * d.hv, 128, 0.9f, 1.1f, ls + 6, s);
+      w.out_norm = p + 2 * d.hv;
+      w.in_proj = make_q5(conv_c + d.hv * 128 + 2 * d.hv, d.hidden, ls + 2, s, tag + " in_proj");
+      w.out_proj = make_q5(d.hidden, d.hv * 128, ls + 3, s, tag + " out_proj");
+    }
+    w.gate_up = make_q5(2 * d.intermediate, d.hidden, ls + 7, s, tag + " gate/up");
+    w.down = make_q5(d.hidden, d.intermediate, ls + 8, s, tag + " down");
+    m->layers_.push_back(std::move(w));
+  }
+  m->final_norm_ = DeviceBuffer(d.hidden * sizeof(float), "final norm");
+  fill_uniform(m->final_norm_.get<float>(), d.hidden, -0.1f, 0.1f, seed + 7, s);
+  m->lm_head_ = make_q5(d.vocab, d.hidden, seed * 1000 + 999, s, "lm_head");
+
+  const std::vector<float> q5 = symmetric(kQ5, 16), q4 = symmetric(kQ4, 8), q3 = symmetric(kQ3, 4),
+                           q2 = symmetric(kQ2, 2);
+  m->codebook_ = DeviceBuffer(32 * sizeof(float), "codebook");
+  check(cudaMemcpy(m->codebook_.get(), q5.data(), 32 * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy(codebook)");
+  m->kv_codebooks_ = DeviceBuffer((16 + 8 + 4) * sizeof(float), "KV codebooks");  // Q4 | Q3 | Q2
+  float* kvb = m->kv_codebooks_.get<float>();
+  check(cudaMemcpy(kvb, q4.data(), 16 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
+  check(cudaMemcpy(kvb + 16, q3.data(), 8 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
+  check(cudaMemcpy(kvb + 24, q2.data(), 4 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
+
+  // Embedding: bf16 [vocab][hidden]; a repeated random block is as good as fresh noise here.
+  const std::size_t emb_n = std::size_t(d.vocab) * d.hidden;
+  std::vector<uint16_t> block(1 << 16);
+  uint64_t st = seed | 1;
+  for (auto& v : block) {
+    st = st * 6364136223846793005ull + 1442695040888963407ull;
+    const float f = ((st >> 40) & 0xffff) / 65536.0f * 0.1f - 0.05f;
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    v = uint16_t(u >> 16);
+  }
+  if (embedding_on_host) {
+    check(cudaHostAlloc(reinterpret_cast<void**>(&m->embedding_host_), emb_n * 2, cudaHostAllocMapped),
+          "cudaHostAlloc(embedding in host memory)");
+    for (std::size_t i = 0; i < emb_n; i += block.size())
+      std::memcpy(m->embedding_host_ + i, block.data(), std::min(block.size(), emb_n - i) * 2);
+    void* dev = nullptr;
+    check(cudaHostGetDevicePointer(&dev, m->embedding_host_, 0), "cudaHostGetDevicePointer(embedding)");
+    m->embedding_ = static_cast<const uint16_t*>(dev);
+  } else {
+    m->embedding_dev_ = DeviceBuffer(emb_n * 2, "embedding");
+    fill_bytes_kernel<<<1024, 256>>>(m->embedding_dev_.get<uint32_t>(), emb_n / 2, seed + 3);
+    check_launch("fill embedding");
+    m->embedding_ = m->embedding_dev_.get<uint16_t>();
+  }
+
+  // activations
+  int max_proj = 0;
+  for (auto& l : m->layers_) max_proj = std::max(max_proj, l.in_proj.m.rows);
+  m->x_ = DeviceBuffer(d.hidden * 4, "residual stream");
+  m->proj_ = DeviceBuffer(std::size_t(max_proj) * 4, "projections");
+  m->mix_ = DeviceBuffer(std::size_t(std::max(d.heads * 256, d.hv * 128)) * 4, "mixer output");
+  m->h_ = DeviceBuffer(std::size_t(d.intermediate) * 4, "MLP hidden");
+  m->logits_ = DeviceBuffer(std::size_t(d.vocab) * 4, "logits");
+  m->token_ = DeviceBuffer(4, "token");
+  m->pos_ = DeviceBuffer(4, "position");
+  m->argmax_ = DeviceBuffer(argmax_scratch_bytes(d.vocab), "argmax scratch");
+  m->q_work_ = DeviceBuffer(std::size_t(d.heads) * 256 * 4, "rotated queries");
+  check(cudaMemset(m->token_.get(), 0, 4), "cudaMemset(token)");
+  check(cudaMemset(m->pos_.get(), 0, 4), "cudaMemset(position)");
+  check(cudaDeviceSynchronize(), "building the synthetic model");
+  return m;
+}
+
+Qwen35Gpu::~Qwen35Gpu() {
+  destroy_graph();
+  if (embedding_host_) cudaFreeHost(embedding_host_);
+}
+
+void Qwen35Gpu::destroy_graph() {
+  if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
+  if (graph_) cudaGraphDestroy(graph_);
+  graph_exec_ = nullptr;
+  graph_ = nullptr;
+}
+
+void Qwen35Gpu::allocate_cache(int capacity, int k_bits, int v_bits) {
+  destroy_graph();
+  kv_.clear();
+  kv_layers_.assign(dims_.layers, KvLayer{});
+  capacity_ = capacity;
+  k_bits_ = k_bits;
+  v_bits_ = v_bits;
+  max_splits_ = attention_default_splits(capacity, dims_.kv_heads);
+  partials_ = DeviceBuffer(attention_partials_floats(dims_.heads, max_splits_) * 4, "attention partials");
+  delta_state_.clear();
+  conv_ring_.clear();
+  const int conv_c = 2 * dims_.hk * 128 + dims_.hv * 128;
+  for (int l = 0; l < dims_.layers; ++l) {
+    const std::string tag = "layer " + std::to_string(l);
+    if (dims_.full_attention[l]) {
+      KvLayer& kv = kv_layers_[l];
+      kv.kv_heads = dims_.kv_heads;
+      kv.capacity = capacity;
+      kv_.emplace_back(KvLayer::side_bytes(k_bits, dims_.kv_heads, capacity), tag + " K cache");
+      kv.k = kv_side_in(kv_.back().get(), k_bits, dims_.kv_heads, capacity);
+      kv_.emplace_back(KvLayer::side_bytes(v_bits, dims_.kv_heads, capacity), tag + " V cache");
+      kv.v = kv_side_in(kv_.back().get(), v_bits, dims_.kv_heads, capacity);
+    } else {
+      delta_state_.emplace_back(std::size_t(dims_.hv) * 128 * 128 * 4, tag + " DeltaNet state");
+      conv_ring_.emplace_back(std::size_t(conv_c) * 4 * 4, tag + " conv state");
+      check(cudaMemset(delta_state_.back().get(), 0, delta_state_.back().bytes()), "cudaMemset(state)");
+      check(cudaMemset(conv_ring_.back().get(), 0, conv_ring_.back().bytes()), "cudaMemset(conv state)");
+    }
+  }
+  check(cudaMemset(pos_.get(), 0, 4), "cudaMemset(position)");
+}
+
+void Qwen35Gpu::fake_history(int n, uint64_t seed) {
+  if (n >= capacity_)
+    throw_error(ErrorKind::ContextFull, "fake_history: ", std::to_string(n), " tokens do not fit a cache of ",
+                std::to_string(capacity_));
+  for (auto& b : kv_) fill_bytes_kernel<<<1024, 256>>>(b.get<uint32_t>(), b.bytes() / 4, seed++);
+  for (auto& kv : kv_layers_) {
+    for (KvSide* side : {&kv.k, &kv.v}) {
+      if (!side->data) continue;
+      const std::size_t n_vec = std::size_t(kv.kv_heads) * kv.capacity;
+      if (side->bits == 16) fill_half_kernel<<<1024, 256>>>(reinterpret_cast<__half*>(side->data), n_vec * 256, -1.f, 1.f, seed++);
+      else fill_half_kernel<<<1024, 256>>>(side->norms, n_vec, 5.f, 15.f, seed++);
+    }
+  }
+  for (auto& b : delta_state_) fill_uniform(b.get<float>(), b.bytes() / 4, -0.02f, 0.02f, seed++, nullptr);
+  for (auto& b : conv_ring_) fill_uniform(b.get<float>(), b.bytes() / 4, -1.f, 1.f, seed++, nullptr);
+  check_launch("fake_history fill");
+  check(cudaMemcpy(pos_.get(), &n, 4, cudaMemcpyHostToDevice), "cudaMemcpy(position)");
+  check(cudaDeviceSynchronize(), "fake_history");
+}
+
+void Qwen35Gpu::enqueue_step(cudaStream_t s) {
+  const Qwen35Dims& d = dims_;
+  float* x = x_.get<float>();
+  float* proj = proj_.get<float>();
+  float* mix = mix_.get<float>();
+  float* h = h_.get<float>();
+  const float* cb = codebook_.get<float>();
+  embed_token(embedding_, token_.get<int32_t>(), d.hidden, x, s);
+  int delta_i = 0;
+  for (int l = 0; l < d.layers; ++l) {
+    const LayerWeights& w = layers_[l];
+    GemvArgs in{w.in_proj.m, x, nullptr, w.norm1, d.eps, proj, cb};
+    gemv_q5(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
+    if (d.full_attention[l]) {
+      AttentionArgs a;
+      a.proj = proj;
+      a.q_norm_w = w.q_norm;
+      a.k_norm_w = w.k_norm;
+      const float* kvb = kv_codebooks_.get<float>();
+      auto book = [&](int bits) { return bits == 4 ? kvb : bits == 3 ? kvb + 16 : bits == 2 ? kvb + 24 : nullptr; };
+      a.k_codebook = book(k_bits_);
+      a.v_codebook = book(v_bits_);
+      a.cache = kv_layers_[l];
+      a.pos = pos_.get<int>();
+      a.heads = d.heads;
+      a.rope_theta = d.rope_theta;
+      a.rotary_dim = d.rotary_dim;
+      a.eps = d.eps;
+      a.q_work = q_work_.get<float>();
+      a.partials = partials_.get<float>();
+      a.max_splits = max_splits_;
+      a.out = mix;
+      attention_decode(a, s);
+      GemvArgs o{w.out_proj.m, mix, nullptr, nullptr, d.eps, x, cb};
+      gemv_q5(o, GemvInput::Plain, GemvOutput::AddResidual, s);
+    } else {
+      DeltaNetStepArgs a;
+      a.proj = proj;
+      a.conv_w = w.conv_w;
+      a.conv_ring = conv_ring_[delta_i].get<float>();
+      a.a_log = w.a_log;
+      a.dt_bias = w.dt_bias;
+      a.state = delta_state_[delta_i].get<float>();
+      a.out = mix;
+      a.pos = pos_.get<int>();
+      a.hk = d.hk;
+      a.hv = d.hv;
+      deltanet_step(a, s);
+      GemvArgs o{w.out_proj.m, mix, proj + a.z_offset(), w.out_norm, d.eps, x, cb};
+      gemv_q5(o, GemvInput::GatedNorm, GemvOutput::AddResidual, s);
+      ++delta_i;
+    }
+    GemvArgs gu{w.gate_up.m, x, nullptr, w.norm2, d.eps, h, cb};
+    gemv_q5(gu, GemvInput::RmsNorm1p, GemvOutput::SwiGlu, s);
+    GemvArgs dn{w.down.m, h, nullptr, nullptr, d.eps, x, cb};
+    gemv_q5(dn, GemvInput::Plain, GemvOutput::AddResidual, s);
+  }
+  GemvArgs head{lm_head_.m, x, nullptr, final_norm_.get<float>(), d.eps, logits_.get<float>(), cb};
+  gemv_q5(head, GemvInput::RmsNorm1p, GemvOutput::Store, s);
+  sample_greedy(logits_.get<float>(), d.vocab, argmax_.get(), token_.get<int32_t>(), pos_.get<int>(), s);
+}
+
+void Qwen35Gpu::step_graph(cudaStream_t s) {
+  if (!graph_exec_) {
+    check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture(decode step)");
+    try {
+      enqueue_step(s);
+    } catch (...) {
+      cudaGraph_t g = nullptr;
+      cudaStreamEndCapture(s, &g);
+      if (g) cudaGraphDestroy(g);
+      throw;
+    }
+    check(cudaStreamEndCapture(s, &graph_), "cudaStreamEndCapture(decode step)");
+    check(cudaGraphInstantiate(&graph_exec_, graph_, 0), "cudaGraphInstantiate(decode step)");
+  }
+  check(cudaGraphLaunch(graph_exec_, s), "cudaGraphLaunch(decode step)");
+}
+
+uint64_t Qwen35Gpu::weight_bytes() const {
+  uint64_t b = lm_head_.storage.bytes() + final_norm_.bytes();
+  for (auto& l : layers_)
+    b += l.small.bytes() + l.in_proj.storage.bytes() + l.out_proj.storage.bytes() + l.gate_up.storage.bytes() +
+         l.down.storage.bytes();
+  return b;
+}
+
+uint64_t Qwen35Gpu::kv_bytes_allocated() const {
+  uint64_t b = 0;
+  for (auto& k : kv_) b += k.bytes();
+  return b;
+}
+
+uint64_t Qwen35Gpu::state_bytes() const {
+  uint64_t b = 0;
+  for (auto& s : delta_state_) b += s.bytes();
+  for (auto& s : conv_ring_) b += s.bytes();
+  return b;
+}
+
+uint64_t Qwen35Gpu::bytes_per_token(int ctx) const {
+  uint64_t b = weight_bytes() + uint64_t(dims_.hidden) * 2;  // + the embedding row
+  for (auto& s : delta_state_) b += 2 * s.bytes();           // state read and written
+  const int n_full = int(kv_.size() / 2);
+  const uint64_t per_tok = uint64_t(dims_.kv_heads) *
+                           (kv_vector_bytes(k_bits_) + (k_bits_ == 16 ? 0 : 2) + kv_vector_bytes(v_bits_) +
+                            (v_bits_ == 16 ? 0 : 2));
+  b += uint64_t(n_full) * per_tok * uint64_t(ctx + 1);
+  return b;
+}
+
+}  // namespace hlwq::cuda

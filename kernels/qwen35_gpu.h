@@ -1,0 +1,109 @@
+#pragma once
+// A Qwen3.5 text model resident on the GPU with codes at 5 bits, and its decode step
+// (embedding -> 64 x (mixer + MLP) -> norm -> lm_head -> greedy pick) captured as one CUDA
+// graph. Weights come from a synthetic generator (hlwq bench) or, later, a WeightStore.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "attention.h"
+#include "deltanet_step.h"
+#include "device_buffer.h"
+#include "q5_matrix.h"
+
+namespace hlwq::cuda {
+
+// The sizes the GPU code needs (qwen35.md section 1); filled from qwen35::Config.
+struct Qwen35Dims {
+  int hidden = 0, layers = 0, heads = 0, kv_heads = 0, hk = 0, hv = 0, intermediate = 0, vocab = 0;
+  int rotary_dim = 64;
+  float rope_theta = 1e7f, eps = 1e-6f;
+  std::vector<bool> full_attention;  // per layer
+  // The named preset sizes of the spec's table: "27B", "9B", "4B", "2B", "0.8B".
+  static Qwen35Dims preset(const std::string& name);
+};
+
+struct Q5Weight {
+  DeviceBuffer storage;
+  Q5Matrix m;
+};
+
+struct LayerWeights {
+  DeviceBuffer small;         // every fp32 vector of the layer in one allocation
+  const float* norm1 = nullptr;
+  const float* norm2 = nullptr;
+  Q5Weight in_proj;           // DeltaNet: [qkv | z | b | a]; attention: [q/gate per head | k | v]
+  Q5Weight out_proj;          // DeltaNet out_proj or attention o_proj
+  Q5Weight gate_up;           // rows interleaved (gate_i, up_i)
+  Q5Weight down;
+  // DeltaNet
+  const float* conv_w = nullptr;
+  const float* a_log = nullptr;
+  const float* dt_bias = nullptr;
+  const float* out_norm = nullptr;
+  // attention
+  const float* q_norm = nullptr;
+  const float* k_norm = nullptr;
+};
+
+class Qwen35Gpu {
+ public:
+  // Random codes and norms (scaled so activations stay O(1)), random small vectors. The
+  // embedding lives in mapped pinned host memory when embedding_on_host.
+  static std::unique_ptr<Qwen35Gpu> synthetic(const Qwen35Dims& dims, uint64_t seed, bool embedding_on_host);
+  ~Qwen35Gpu();
+
+  // (Re)allocates the KV cache for `capacity` tokens at the given bits and the recurrent state.
+  void allocate_cache(int capacity, int k_bits, int v_bits);
+  // Fills cached K/V (positions < n) and the recurrent state with random data, sets the
+  // position to n: a stand-in for a prompt of n tokens when only speed matters.
+  void fake_history(int n, uint64_t seed);
+
+  // Enqueues one decode step reading *token/*pos on the device; writes the next token and
+  // advances the position.
+  void enqueue_step(cudaStream_t stream);
+  // Captures enqueue_step once (after any allocate_cache) and replays it.
+  void step_graph(cudaStream_t stream);
+
+  int32_t* token_dev() const { return token_.get<int32_t>(); }
+  int* pos_dev() const { return pos_.get<int>(); }
+  const float* logits_dev() const { return logits_.get<float>(); }
+  const Qwen35Dims& dims() const { return dims_; }
+  const std::vector<LayerWeights>& layers() const { return layers_; }
+  const float* codebook_dev() const { return codebook_.get<float>(); }
+
+  // Bytes one decode step must move through device memory at context `ctx` (weights once,
+  // recurrent state read + written, KV read): the roofline's numerator.
+  uint64_t bytes_per_token(int ctx) const;
+  uint64_t weight_bytes() const;
+  uint64_t kv_bytes_allocated() const;
+  uint64_t state_bytes() const;
+
+ private:
+  Qwen35Gpu() = default;
+  void destroy_graph();
+
+  Qwen35Dims dims_;
+  std::vector<LayerWeights> layers_;
+  DeviceBuffer final_norm_, codebook_, kv_codebooks_;
+  Q5Weight lm_head_;
+  DeviceBuffer embedding_dev_;
+  uint16_t* embedding_host_ = nullptr;
+  const uint16_t* embedding_ = nullptr;  // device-visible pointer
+  // activations
+  DeviceBuffer x_, proj_, mix_, h_, logits_, token_, pos_, argmax_, q_work_, partials_;
+  // cache
+  std::vector<DeviceBuffer> kv_;        // per attention layer: K side, V side
+  std::vector<KvLayer> kv_layers_;      // per layer (empty for DeltaNet layers)
+  std::vector<DeviceBuffer> delta_state_, conv_ring_;
+  int capacity_ = 0, k_bits_ = 16, v_bits_ = 16, max_splits_ = 1;
+  cudaGraph_t graph_ = nullptr;
+  cudaGraphExec_t graph_exec_ = nullptr;
+};
+
+// Fills n floats uniformly in [lo, hi) (synthetic parameters, test inputs).
+void fill_uniform(float* dev, std::size_t n, float lo, float hi, uint64_t seed, cudaStream_t stream);
+
+}  // namespace hlwq::cuda

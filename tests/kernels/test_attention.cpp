@@ -1,0 +1,150 @@
+// Attention decode (prep + split flash-decoding + combine) against qwen35.md section 3 and
+// hlwq-format.md section 5 written as plain loops in double: (1+w) RMSNorm on q and k,
+// rotate-half partial RoPE, K/V stored as fp16 or as codes of the rotated normalised vector
+// (explicit Hadamard matrix, nearest centroid with ties low, fp16 norm), softmax over the
+// reconstructed history, sigmoid gate. Token after token, so every cache slot is written by
+// the kernel under test. Tolerance: relative error < 1e-3 (fp16 storage is mirrored in the
+// reference; a code can flip only on an exact midpoint tie).
+#include "attention.h"
+#include "gpu_test_util.h"
+
+namespace hlwq::cuda::test {
+namespace {
+
+constexpr int D = 256;
+
+struct RefCache {
+  int bits;
+  std::vector<float> table;
+  std::vector<double> H;
+  std::vector<std::vector<double>> rows;  // per (token, kv head): reconstructed vector
+
+  std::vector<double> store(const std::vector<double>& x) const {
+    std::vector<double> out(D);
+    if (bits == 16) {
+      for (int i = 0; i < D; ++i) out[i] = half_to_float(float_to_half(float(x[i])));
+      return out;
+    }
+    double nn = 0;
+    for (double v : x) nn += v * v;
+    const double n = std::max(std::sqrt(nn), 1e-10);
+    std::vector<double> xn(D);
+    for (int i = 0; i < D; ++i) xn[i] = x[i] / n;
+    auto z = matvec(H, xn.data(), D);
+    std::vector<double> c(D);
+    for (int i = 0; i < D; ++i) {
+      z[i] *= std::sqrt(double(D));
+      int code = 0;
+      for (size_t k = 0; k + 1 < table.size(); ++k) code += (double(table[k]) + table[k + 1]) * 0.5 < z[i];
+      c[i] = table[code] / std::sqrt(double(D));
+    }
+    const auto r = matvec(H, c.data(), D);
+    const double nh = half_to_float(float_to_half(float(n)));
+    for (int i = 0; i < D; ++i) out[i] = nh * r[i];
+    return out;
+  }
+};
+
+std::vector<double> norm_rope(const float* x, const std::vector<float>& w, int pos, double theta, int rot) {
+  double ss = 0;
+  for (int i = 0; i < D; ++i) ss += double(x[i]) * x[i];
+  const double r = 1.0 / std::sqrt(ss / D + 1e-6);
+  std::vector<double> y(D), out(D);
+  for (int i = 0; i < D; ++i) y[i] = x[i] * r * (1.0 + w[i]);
+  out = y;
+  for (int i = 0; i < rot / 2; ++i) {
+    const double ang = double(pos) * double(float(std::pow(theta, -2.0 * i / rot)));
+    out[i] = y[i] * std::cos(ang) - y[i + rot / 2] * std::sin(ang);
+    out[i + rot / 2] = y[i + rot / 2] * std::cos(ang) + y[i] * std::sin(ang);
+  }
+  return out;
+}
+
+void run(int heads, int kvh, int kbits, int vbits, int tokens, int splits, uint64_t seed) {
+  SCOPED_TRACE("heads=" + std::to_string(heads) + " kv=" + std::to_string(kvh) + " k" + std::to_string(kbits) + "v" +
+               std::to_string(vbits) + " tokens=" + std::to_string(tokens) + " splits=" + std::to_string(splits));
+  const int group = heads / kvh, proj_n = heads * 2 * D + 2 * kvh * D, cap = tokens + 3;
+  const double theta = 1e7;
+  const auto qw = uniform(D, -0.3f, 0.3f, seed), kw = uniform(D, -0.3f, 0.3f, seed + 1);
+  const auto H = hadamard(D);
+  RefCache rk{kbits, kbits == 16 ? std::vector<float>{} : kv_table(kbits), H, {}};
+  RefCache rv{vbits, vbits == 16 ? std::vector<float>{} : kv_table(vbits), H, {}};
+
+  Dev<uint8_t> kstore(KvLayer::side_bytes(kbits, kvh, cap)), vstore(KvLayer::side_bytes(vbits, kvh, cap));
+  kstore.poison();
+  vstore.poison();
+  Dev<float> dqw(qw), dkw(kw), dproj(proj_n), dq(size_t(heads) * D), dpart(attention_partials_floats(heads, splits)),
+      dout(size_t(heads) * D);
+  Dev<float> kbook(kbits == 16 ? std::vector<float>{0} : kv_table(kbits)), vbook(vbits == 16 ? std::vector<float>{0} : kv_table(vbits));
+  Dev<int> dpos(1);
+  AttentionArgs a;
+  a.q_norm_w = dqw.p; a.k_norm_w = dkw.p; a.k_codebook = kbook.p; a.v_codebook = vbook.p;
+  a.cache.k = kv_side_in(kstore.p, kbits, kvh, cap);
+  a.cache.v = kv_side_in(vstore.p, vbits, kvh, cap);
+  a.cache.kv_heads = kvh; a.cache.capacity = cap;
+  a.pos = dpos.p; a.heads = heads; a.rope_theta = float(theta); a.rotary_dim = 64;
+  a.q_work = dq.p; a.partials = dpart.p; a.max_splits = splits; a.out = dout.p; a.proj = dproj.p;
+
+  double worst = 0;
+  for (int t = 0; t < tokens; ++t) {
+    const auto proj = uniform(proj_n, -2.f, 2.f, seed + 100 + t);
+    dproj.upload(proj);
+    dpos.upload({t});
+    dout.poison();
+    attention_decode(a, nullptr);
+    const float* kp = proj.data() + heads * 2 * D;
+    for (int h = 0; h < kvh; ++h) {
+      rk.rows.push_back(rk.store(norm_rope(kp + h * D, kw, t, theta, 64)));
+      rv.rows.push_back(rv.store(std::vector<double>(kp + kvh * D + h * D, kp + kvh * D + h * D + D)));
+    }
+    if (t != tokens - 1 && t % 17 != 3) continue;  // check a spread of steps, always the last
+    std::vector<double> expect(size_t(heads) * D);
+    for (int j = 0; j < heads; ++j) {
+      const int hk = j / group;
+      const auto q = norm_rope(proj.data() + j * 2 * D, qw, t, theta, 64);
+      std::vector<double> s(t + 1);
+      double m = -1e300;
+      for (int i = 0; i <= t; ++i) {
+        double d = 0;
+        for (int e = 0; e < D; ++e) d += q[e] * rk.rows[size_t(i) * kvh + hk][e];
+        s[i] = d / 16.0;
+        m = std::max(m, s[i]);
+      }
+      double l = 0;
+      for (auto& v : s) l += (v = std::exp(v - m));
+      for (int e = 0; e < D; ++e) {
+        double o = 0;
+        for (int i = 0; i <= t; ++i) o += s[i] * rv.rows[size_t(i) * kvh + hk][e];
+        const double gate = proj[j * 2 * D + D + e];
+        expect[size_t(j) * D + e] = o / l / (1.0 + std::exp(-gate));
+      }
+    }
+    worst = std::max(worst, rel_err(dout.download(), expect));
+  }
+  EXPECT_LT(worst, 1e-3);
+}
+
+TEST(AttentionDecode, MatchesReferenceForEveryKvMode) {
+  HLWQ_REQUIRE_GPU();
+  uint64_t seed = 1;
+  for (auto [kb, vb] : std::vector<std::pair<int, int>>{{16, 16}, {4, 4}, {3, 3}, {2, 2}, {16, 3}, {4, 2}}) {
+    run(24, 4, kb, vb, 40, 7, seed++);  // 27B heads, several splits
+    run(8, 2, kb, vb, 5, 16, seed++);   // 0.8B heads, more splits than tokens
+  }
+  run(24, 4, 3, 3, 300, 64, seed++);   // a longer history across 64 splits
+  run(16, 4, 16, 16, 130, 1, seed++);  // 4B/9B grouping, one split
+}
+
+TEST(AttentionDecode, RejectsUnsupportedBits) {
+  HLWQ_REQUIRE_GPU();
+  AttentionArgs a;
+  a.heads = 24;
+  a.cache.kv_heads = 4;
+  a.max_splits = 1;
+  a.cache.k.bits = 5;
+  a.cache.v.bits = 16;
+  EXPECT_THROW(attention_decode(a, nullptr), Error);
+}
+
+}  // namespace
+}  // namespace hlwq::cuda::test
