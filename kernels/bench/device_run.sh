@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# What one call on the GPU machine runs: configure against the staged .deps, build the CUDA
+# targets, run the GPU tests, the benchmark and (optionally) the transformers baseline.
+# Usage: kernels/bench/device_run.sh <commit> [bench options...]; env BASELINE=1 adds the
+# baseline, TESTS=0 skips the tests. Logs and JSON go to $OUT.
+set -uo pipefail
+commit=${1:-unknown}; shift || true
+OUT=${OUT:-/tmp/out}
+mkdir -p "$OUT"
+nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.txt"
+cmake -S . -B build-dev -G Ninja -DHLWQ_APP=OFF -DHLWQ_CUDA=ON -DHLWQ_CUDA_ARCHS=90-real >"$OUT/configure.log" 2>&1 \
+  || { tail -30 "$OUT/configure.log"; exit 1; }
+targets="hlwq-cuda-bench test_cuda_gemv_q5 test_cuda_deltanet_step test_cuda_attention test_cuda_sampling test_cuda_prefill_gemm"
+cmake --build build-dev --target $targets -j16 >"$OUT/build.log" 2>&1 || { grep -B2 -A8 -E "error|FAILED" "$OUT/build.log" | head -60; exit 1; }
+if [ "${TESTS:-1}" = 1 ]; then
+  for t in build-dev/tests/kernels/test_cuda_*; do
+    [ -x "$t" ] || continue
+    "$t" --gtest_brief=1 2>&1 | tee -a "$OUT/tests.log" | grep -E "PASSED|FAILED|SKIPPED|Failure|error" | head -20
+  done
+fi
+./build-dev/kernels/hlwq-cuda-bench --commit "$commit" --json "$OUT/bench.json" \
+  --command "hlwq-cuda-bench $*" "$@" 2>&1 | tee "$OUT/bench.log"
+if [ "${BASELINE:-0}" = 1 ]; then
+  PYTHONUNBUFFERED=1 python3 tools/bench_transformers.py --json "$OUT/transformers.json" ${BASELINE_ARGS:-} 2>&1 | tail -20 | tee "$OUT/transformers.log"
+fi
