@@ -16,7 +16,9 @@ cases) with the ids the reference library gives, and decode cases: id sequences 
 including ones that split UTF-8 characters) with the reference's decoded text.
 
 cases.bin format (little endian): records of
-  u8 kind (0 = encode, 1 = encode with special tokens split as text, 2 = decode,
+  u8 kind (0 = encode, and decoding the ids gives the text back; 4 = encode where the
+           reference does not round-trip (a record of kind 2 follows with its decode);
+           1 = encode with special tokens split as text; 2 = decode;
            3 = decode skipping special tokens), u32 text_len, text, u32 n_ids, i32 ids[n]
 """
 import argparse
@@ -179,7 +181,12 @@ def hf_fixture(out_dir, name, tok_json, texts, rng):
         f.write(tok_json)
     tok = Tokenizer.from_file(path)  # encode with exactly the file under test
     encoded = [e.ids for e in tok.encode_batch(texts, add_special_tokens=False)]
-    recs = [(0, t, ids) for t, ids in zip(texts, encoded)]
+    recs = []
+    for t, ids in zip(texts, encoded):
+        back = tok.decode(ids, skip_special_tokens=False)
+        recs.append((0 if back == t else 4, t, ids))
+        if back != t:
+            recs.append((2, back, ids))
     tok.encode_special_tokens = True
     hard = [t for t in texts if "<" in t]
     for t, e in zip(hard, tok.encode_batch(hard, add_special_tokens=False)):
@@ -209,7 +216,13 @@ def spm_fixture(out_dir, corpus_dir, texts, rng):
         model_type="bpe", byte_fallback=True, character_coverage=0.9995,
         user_defined_symbols=["<|im_start|>", "<|im_end|>"], minloglevel=2, num_threads=1)
     sp = spm.SentencePieceProcessor(model_file=os.path.join(d, "tokenizer.model"))
-    recs = [(0, t, sp.encode(t)) for t in texts]
+    recs = []
+    for t in texts:
+        ids = sp.encode(t)
+        back = sp.decode(ids)
+        recs.append((0 if back == t else 4, t, ids))
+        if back != t:
+            recs.append((2, back, ids))
     for _ in range(300):
         ids = [rng.randrange(sp.get_piece_size()) for _ in range(rng.randint(1, 30))]
         recs.append((2, sp.decode(ids), ids))

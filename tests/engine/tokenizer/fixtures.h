@@ -1,0 +1,23 @@
+#pragma once
+// Reference fixtures made by tools/tokenizer_ref/make_fixtures.py with HF `tokenizers` and
+// `sentencepiece`: built once per build tree (under a file lock, as ctest runs tests in
+// parallel) and read as records of text + ids.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace hlwq::test {
+
+struct Case {
+  int kind;  // see make_fixtures.py: 0 encode+round trip, 1 encode special-as-text, 2 decode, 3 decode skipping special, 4 encode only
+  std::string text;
+  std::vector<int32_t> ids;
+};
+
+// The fixture folder, or nullopt (with *why set) when HLWQ_REFERENCE_DATA is unset.
+std::optional<std::filesystem::path> reference_fixtures(std::string* why);
+std::vector<Case> read_cases(const std::filesystem::path& file);
+
+}  // namespace hlwq::test
