@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEPS=.deps
-PACKAGES=(nlohmann-json3-dev libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2)
+# pkgconf: the GPU machine may have no pkg-config, which Dependencies.cmake needs for PCRE2.
+PACKAGES=(nlohmann-json3-dev libpcre2-dev libpcre2-8-0 libpcre2-16-0 libpcre2-32-0 libpcre2-posix3 libutf8proc-dev libutf8proc2 pkgconf-bin libpkgconf3)
 
 rm -rf "$DEPS/root" "$DEPS/debs"
 mkdir -p "$DEPS/root" "$DEPS/debs"

@@ -8,7 +8,13 @@ commit=${1:-unknown}; shift || true
 OUT=${OUT:-/tmp/out}
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem --format=csv | tee "$OUT/gpu.txt"
-cmake -S . -B build-dev -G Ninja -DHLWQ_APP=OFF -DHLWQ_CUDA=ON -DHLWQ_CUDA_ARCHS=90-real >"$OUT/configure.log" 2>&1 \
+export PKG_CONFIG_PATH="$PWD/.deps/root/usr/lib/x86_64-linux-gnu/pkgconfig:$PWD/.deps/root/usr/share/pkgconfig"
+pc=()
+if ! command -v pkg-config >/dev/null; then  # staged pkgconf (scripts/stage-deps.sh)
+  export LD_LIBRARY_PATH="$PWD/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+  pc=(-DPKG_CONFIG_EXECUTABLE="$PWD/.deps/root/usr/bin/pkgconf")
+fi
+cmake -S . -B build-dev -G Ninja "${pc[@]}" -DHLWQ_APP=OFF -DHLWQ_CUDA=ON -DHLWQ_CUDA_ARCHS=90-real >"$OUT/configure.log" 2>&1 \
   || { tail -30 "$OUT/configure.log"; exit 1; }
 targets="hlwq-cuda-bench test_cuda_gemv_q5 test_cuda_deltanet_step test_cuda_attention test_cuda_sampling test_cuda_prefill_gemm"
 cmake --build build-dev --target $targets -j16 >"$OUT/build.log" 2>&1 || { grep -B2 -A8 -E "error|FAILED" "$OUT/build.log" | head -60; exit 1; }
