@@ -1,0 +1,16 @@
+#pragma once
+// A template that cannot be parsed; ChatTemplate turns it into Error{Template}
+// "<name>:<line>:<column>: <message>".
+#include <stdexcept>
+#include <string>
+
+namespace hlwq::chat::jinja {
+
+struct TemplateSyntaxError : std::runtime_error {
+  TemplateSyntaxError(const std::string& message, int line, int column)
+      : std::runtime_error(message), line(line), column(column) {}
+  int line;
+  int column;
+};
+
+}  // namespace hlwq::chat::jinja
