@@ -64,29 +64,60 @@ __device__ void prologue(const GemvArgs& a, float* xs, float* scratch) {
   }
 }
 
-// Dot product of one 32-weight run with the matching activations.
-__device__ __forceinline__ float run_dot(uint4 nib, uint32_t hi, const float* x, const float* tab) {
-  const uint32_t w[4] = {nib.x, nib.y, nib.z, nib.w};
-  float s = 0;
+// Table lookups by byte offset: the offsets are built four at a time in the bytes of one
+// register (see q5_matrix.h), so each weight costs a byte extract and a shared-memory load.
+__device__ __forceinline__ float lut(const float* tab, uint32_t off) {
+  return *reinterpret_cast<const float*>(reinterpret_cast<const char*>(tab) + off);
+}
+
+template <int K>
+__device__ __forceinline__ uint32_t byte_of(uint32_t v) {
+  if constexpr (K == 3) return v >> 24;
+  else return __byte_perm(v, 0u, 0x4440 + K);
+}
+
+// Accumulates one 32-code run of each of R rows. tab_e / tab_o are the 64-entry tables for
+// the even and odd codes of a byte pair: an offset byte holds (low nibble << 2) plus both
+// codes' fifth bits at bits 6 (even code) and 7 (odd code); each table ignores the other's.
+template <int R>
+__device__ __forceinline__ void run_dot(const uint4 (&nib)[R], const uint32_t (&hi)[R], const float* x,
+                                        const float* tab_e, const float* tab_o, float (&s)[R]) {
 #pragma unroll
   for (int q = 0; q < 4; ++q) {
+    const float4 xa = *reinterpret_cast<const float4*>(x + 8 * q);
+    const float4 xb = *reinterpret_cast<const float4*>(x + 8 * q + 4);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      const int j = q * 8 + i;
-      const uint32_t code = ((w[q] >> (4 * i)) & 15u) | (((hi >> j) & 1u) << 4);
-      s = fmaf(tab[code], x[j], s);
+    for (int r = 0; r < R; ++r) {
+      const uint32_t w = q == 0 ? nib[r].x : q == 1 ? nib[r].y : q == 2 ? nib[r].z : nib[r].w;
+      const uint32_t y = (hi[r] << (2 * q)) & 0xC0C0C0C0u;
+      const uint32_t e = ((w << 2) & 0x3C3C3C3Cu) | y;
+      const uint32_t o = ((w >> 2) & 0x3C3C3C3Cu) | y;
+      float t = s[r];
+      t = fmaf(lut(tab_e, byte_of<0>(e)), xa.x, t);
+      t = fmaf(lut(tab_o, byte_of<0>(o)), xa.y, t);
+      t = fmaf(lut(tab_e, byte_of<1>(e)), xa.z, t);
+      t = fmaf(lut(tab_o, byte_of<1>(o)), xa.w, t);
+      t = fmaf(lut(tab_e, byte_of<2>(e)), xb.x, t);
+      t = fmaf(lut(tab_o, byte_of<2>(o)), xb.y, t);
+      t = fmaf(lut(tab_e, byte_of<3>(e)), xb.z, t);
+      t = fmaf(lut(tab_o, byte_of<3>(o)), xb.w, t);
+      s[r] = t;
     }
   }
-  return s;
 }
 
 template <GemvInput IN, GemvOutput OUT>
 __global__ void __launch_bounds__(kWarps * 32) gemv_q5_kernel(GemvArgs a) {
   extern __shared__ float smem[];
-  __shared__ float tab[32];
+  __shared__ float tab_e[64], tab_o[64];
   __shared__ float scratch[kWarps];
   float* xs = smem;
-  if (threadIdx.x < 32) tab[threadIdx.x] = a.codebook[threadIdx.x] * 0.08838834764831845f;  // c / sqrt(128)
+  if (threadIdx.x < 64) {
+    const int p = threadIdx.x;
+    const float scale = 0.08838834764831845f;  // c / sqrt(128)
+    tab_e[p] = a.codebook[p & 31] * scale;                     // bit 7 (the odd code's) ignored
+    tab_o[p] = a.codebook[(p & 15) | ((p >> 5) << 4)] * scale;  // bit 6 (the even code's) ignored
+  }
   prologue<IN>(a, xs, scratch);
   __syncthreads();
 
@@ -97,27 +128,38 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_q5_kernel(GemvArgs a) {
   for (int g = blockIdx.x * kWarps + warp; g < groups; g += gridDim.x * kWarps) {
     const int r0 = g * kRowsPerWarp;
     float acc[kRowsPerWarp] = {};
-    for (int run = lane; run < runs_per_row; run += 32) {
-      uint4 nib[kRowsPerWarp];
-      uint32_t hi[kRowsPerWarp];
-      float nrm[kRowsPerWarp];
+    // Two runs per lane per iteration keep 2 x R 20-byte loads in flight per lane.
+    for (int base = 0; base < runs_per_row; base += 64) {
+      const int run0 = base + lane, run1 = base + 32 + lane;
+      const bool has0 = run0 < runs_per_row, has1 = run1 < runs_per_row;
+      uint4 nib0[kRowsPerWarp], nib1[kRowsPerWarp];
+      uint32_t hi0[kRowsPerWarp], hi1[kRowsPerWarp];
+      float n0[kRowsPerWarp], n1[kRowsPerWarp];
 #pragma unroll
       for (int r = 0; r < kRowsPerWarp; ++r) {
-        const int row = min(r0 + r, a.w.rows - 1);
-        const size_t idx = size_t(row) * runs_per_row + run;
-        nib[r] = __ldcs(a.w.nib + idx);  // streamed once per token: keep it out of L1/L2's way
-        hi[r] = __ldcs(a.w.hi + idx);
-        nrm[r] = __half2float(a.w.norms[size_t(row) * blocks_per_row + (run >> 2)]);
+        const size_t row = size_t(min(r0 + r, a.w.rows - 1));
+        const size_t i0 = row * runs_per_row + (has0 ? run0 : 0), i1 = row * runs_per_row + (has1 ? run1 : 0);
+        nib0[r] = __ldcs(a.w.nib + i0);  // streamed once per token: keep them from evicting the activations
+        hi0[r] = __ldcs(a.w.hi + i0);
+        n0[r] = has0 ? __half2float(a.w.norms[row * blocks_per_row + (run0 >> 2)]) : 0.0f;
+        if (has1) {
+          nib1[r] = __ldcs(a.w.nib + i1);
+          hi1[r] = __ldcs(a.w.hi + i1);
+          n1[r] = __half2float(a.w.norms[row * blocks_per_row + (run1 >> 2)]);
+        }
       }
-      float x[32];
-      const float* xp = xs + padded(run * 32);
+      if (has0) {
+        float s[kRowsPerWarp] = {};
+        run_dot<kRowsPerWarp>(nib0, hi0, xs + padded(run0 * 32), tab_e, tab_o, s);
 #pragma unroll
-      for (int q = 0; q < 8; ++q) {
-        const float4 v = *reinterpret_cast<const float4*>(xp + 4 * q);
-        x[4 * q] = v.x; x[4 * q + 1] = v.y; x[4 * q + 2] = v.z; x[4 * q + 3] = v.w;
+        for (int r = 0; r < kRowsPerWarp; ++r) acc[r] = fmaf(s[r], n0[r], acc[r]);
       }
+      if (has1) {
+        float s[kRowsPerWarp] = {};
+        run_dot<kRowsPerWarp>(nib1, hi1, xs + padded(run1 * 32), tab_e, tab_o, s);
 #pragma unroll
-      for (int r = 0; r < kRowsPerWarp; ++r) acc[r] = fmaf(run_dot(nib[r], hi[r], x, tab), nrm[r], acc[r]);
+        for (int r = 0; r < kRowsPerWarp; ++r) acc[r] = fmaf(s[r], n1[r], acc[r]);
+      }
     }
 #pragma unroll
     for (int r = 0; r < kRowsPerWarp; ++r)

@@ -18,8 +18,8 @@ __global__ void dequant_kernel(Q5Matrix w, const float* codebook, __nv_bfloat16*
     __align__(16) __nv_bfloat162 v[16];
 #pragma unroll
     for (int j = 0; j < 32; j += 2) {
-      const uint32_t c0 = ((words[j / 8] >> (4 * (j % 8))) & 15u) | (((hi >> j) & 1u) << 4);
-      const uint32_t c1 = ((words[j / 8] >> (4 * (j % 8 + 1))) & 15u) | (((hi >> (j + 1)) & 1u) << 4);
+      const uint32_t c0 = ((words[j / 8] >> (4 * (j % 8))) & 15u) | (((hi >> q5_hi_bit(j)) & 1u) << 4);
+      const uint32_t c1 = ((words[j / 8] >> (4 * (j % 8 + 1))) & 15u) | (((hi >> q5_hi_bit(j + 1)) & 1u) << 4);
       v[j / 2] = __floats2bfloat162_rn(tab[c0] * n, tab[c1] * n);
     }
     uint4* dst = reinterpret_cast<uint4*>(out + run * 32);

@@ -32,7 +32,7 @@ __global__ void repack_kernel(const uint8_t* packed, size_t runs, uint4* nib, ui
     for (int i = 0; i < 8; ++i) {
       const uint32_t code = uint32_t(bits >> (35 - 5 * i)) & 31u;  // c0 in the top bits
       w[g] |= (code & 15u) << (4 * i);
-      h |= (code >> 4) << (g * 8 + i);
+      h |= (code >> 4) << q5_hi_bit(g * 8 + i);
     }
   }
   nib[run] = make_uint4(w[0], w[1], w[2], w[3]);

@@ -1,15 +1,22 @@
 #pragma once
-// The GPU layout of one HLWQ 5-bit weight matrix W[rows, cols], chosen for the GEMV: each
-// run of 32 codes along a row (one quarter of a 128-block) is a 16-byte word of low nibbles
-// (code j of the run at bits 4*(j%8) of 32-bit word j/8) plus a 32-bit word of high bits
-// (bit j). A warp reading run `lane` of 32 consecutive runs is fully coalesced, 20 bytes per
-// 32 weights. Norms stay fp16 [rows, cols/128]. Files are repacked into this at load.
+// The GPU layout of one HLWQ 5-bit weight matrix W[rows, cols], chosen so the GEMV spends
+// about two integer operations per weight. Each run of 32 codes along a row (a quarter of a
+// 128-block) is five 32-bit words, all coalesced across a warp that reads 32 runs:
+// - nib (16 bytes): word q holds codes 8q..8q+7, code 8q+i's low nibble at bits 4i..4i+3;
+// - hi (4 bytes): the fifth bits, code 8q+i's at bit q5_hi_bit(8q+i) = 8*(i/2) + 6 - 2q + i%2.
+// With that placement one shift of `hi` by 2q lines up the fifth bits of all eight codes of
+// word q next to their nibbles, so a shift and a LOP3 build four table offsets at once.
+// Norms stay fp16 [rows, cols/128]. Files are repacked into this at load.
 #include <cuda_fp16.h>
 
 #include <cstddef>
 #include <cstdint>
 
 namespace hlwq::cuda {
+
+__host__ __device__ constexpr int q5_hi_bit(int j) {  // j: code index inside its run, 0..31
+  return 8 * ((j % 8) / 2) + 6 - 2 * (j / 8) + (j % 2);
+}
 
 struct Q5Matrix {
   const uint4* nib = nullptr;      // [rows][cols/32]

@@ -14,10 +14,14 @@ if ! command -v pkg-config >/dev/null; then  # staged pkgconf (scripts/stage-dep
   export LD_LIBRARY_PATH="$PWD/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
   pc=(-DPKG_CONFIG_EXECUTABLE="$PWD/.deps/root/usr/bin/pkgconf")
 fi
-cmake -S . -B build-dev -G Ninja "${pc[@]}" -DHLWQ_APP=OFF -DHLWQ_CUDA=ON -DHLWQ_CUDA_ARCHS=90-real >"$OUT/configure.log" 2>&1 \
+cmake -S . -B build-dev -G Ninja "${pc[@]}" -DHLWQ_APP=OFF -DHLWQ_CUDA=ON -DHLWQ_CUDA_ARCHS=90-real -DCMAKE_CUDA_FLAGS=-Xptxas=-v >"$OUT/configure.log" 2>&1 \
   || { tail -30 "$OUT/configure.log"; exit 1; }
 targets="hlwq-cuda-bench test_cuda_gemv_q5 test_cuda_deltanet_step test_cuda_attention test_cuda_sampling test_cuda_prefill_gemm"
 cmake --build build-dev --target $targets -j16 >"$OUT/build.log" 2>&1 || { grep -B2 -A8 -E "error|FAILED" "$OUT/build.log" | head -60; exit 1; }
+if [ "${SASS:-0}" = 1 ]; then
+  cuobjdump -sass build-dev/kernels/hlwq-cuda-bench > "$OUT/sass.txt" 2>&1
+  grep -A4 "gemv_q5_kernel" "$OUT/build.log" | grep -E "registers|spill" | head -12
+fi
 if [ "${TESTS:-1}" = 1 ]; then
   for t in build-dev/tests/kernels/test_cuda_*; do
     [ -x "$t" ] || continue

@@ -31,7 +31,7 @@ void run(int tokens, int rows, int cols, uint64_t seed) {
       for (int j = 0; j < 128; ++j) {
         const size_t run = size_t(r) * (cols / 32) + b * 4 + j / 32;
         const int jj = j % 32;
-        const int code = int((nib[run * 4 + jj / 8] >> (4 * (jj % 8))) & 15u) | int(((hi[run] >> jj) & 1u) << 4);
+        const int code = int((nib[run * 4 + jj / 8] >> (4 * (jj % 8))) & 15u) | int(((hi[run] >> q5_hi_bit(jj)) & 1u) << 4);
         cb[j] = table[code] / std::sqrt(128.0);
       }
       const auto w = matvec(H, cb.data(), 128);
