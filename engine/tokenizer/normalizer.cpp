@@ -23,22 +23,46 @@ class UnicodeForm final : public Normalizer {
  public:
   explicit UnicodeForm(int options) : options_(options) {}
   void normalize(std::string& text) const override {
-    // Text below U+0300 (ASCII, Latin-1) is already in every normal form the compatibility
-    // flag leaves alone; skipping it keeps English prose off the slow path.
-    const bool compat = options_ & UTF8PROC_COMPAT;
-    bool simple = true;
-    for (unsigned char c : text)
-      if (c >= (compat ? 0xC2 : 0xCC)) {
-        simple = false;
-        break;
+    // Characters below U+0300 are starters that no normal form changes (below U+00A0 with the
+    // compatibility flag), and none of them is ever the second half of a composition. So only
+    // runs of other characters, plus the one character before each run (a possible base for
+    // its marks), need utf8proc; English prose then stays off the slow path.
+    const unsigned char limit = (options_ & UTF8PROC_COMPAT) ? 0xC2 : 0xCC;
+    auto simple_at = [&](std::size_t i) {  // i is the start of a character
+      const auto c = static_cast<unsigned char>(text[i]);
+      return c < 0x80 || (c >= 0xC0 && c < limit);
+    };
+    // Bytes below `limit` are ASCII, continuation bytes or leads of simple characters.
+    std::size_t i = 0;
+    while (i < text.size() && static_cast<unsigned char>(text[i]) < limit) ++i;
+    if (i == text.size()) return;
+    std::string out;
+    out.reserve(text.size() + 16);
+    std::size_t copied = 0, prev_char = 0;  // start of the character before position i
+    if (i > 0) unicode::prev(text, i, prev_char);
+    while (i < text.size()) {
+      // [start, end): the complex run and the character before it.
+      const std::size_t start = i > 0 ? prev_char : 0;
+      std::size_t end = i;
+      while (end < text.size() && !simple_at(end)) unicode::next(text, end);
+      out.append(text, copied, start - copied);
+      utf8proc_uint8_t* mapped = nullptr;
+      const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data() + start), static_cast<utf8proc_ssize_t>(end - start),
+                                  &mapped, static_cast<utf8proc_option_t>(options_));
+      if (n < 0) throw_error(ErrorKind::InvalidArgument, "unicode normalisation failed: ", utf8proc_errmsg(n));
+      out.append(reinterpret_cast<const char*>(mapped), static_cast<std::size_t>(n));
+      std::free(mapped);
+      copied = end;
+      // Skip the following simple characters, remembering where the last one starts.
+      i = end;
+      prev_char = i;
+      while (i < text.size() && simple_at(i)) {
+        prev_char = i;
+        unicode::next(text, i);
       }
-    if (simple) return;
-    utf8proc_uint8_t* out = nullptr;
-    const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(text.data()), static_cast<utf8proc_ssize_t>(text.size()),
-                                &out, static_cast<utf8proc_option_t>(options_));
-    if (n < 0) throw_error(ErrorKind::InvalidArgument, "unicode normalisation failed: ", utf8proc_errmsg(n));
-    text.assign(reinterpret_cast<const char*>(out), static_cast<std::size_t>(n));
-    std::free(out);
+    }
+    out.append(text, copied, std::string::npos);
+    text = std::move(out);
   }
 
  private:

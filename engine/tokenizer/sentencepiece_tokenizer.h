@@ -24,6 +24,7 @@ class SentencePieceTokenizer final : public Tokenizer {
   int32_t vocab_size() const override;
   bool is_special(int32_t id) const override;
   std::string token_bytes(int32_t id, Position at) const override;
+  bool replaces_each_invalid_byte() const override { return true; }
 
  private:
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;

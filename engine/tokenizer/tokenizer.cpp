@@ -47,7 +47,7 @@ std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) c
     bytes += token_bytes(id, at);
     at = {at.tokens + 1, bytes.size()};
   }
-  return unicode::repair(bytes);
+  return unicode::repair(bytes, replaces_each_invalid_byte());
 }
 
 StreamDecoder::StreamDecoder(const Tokenizer& tokenizer, bool skip_special) : tokenizer_(tokenizer), skip_special_(skip_special) {}
@@ -62,13 +62,13 @@ std::string StreamDecoder::push(int32_t id) {
   // Everything up to a still-unfinished last character can go out now; invalid bytes become
   // U+FFFD exactly as decode() would make them, since that choice never depends on later bytes.
   const std::size_t n = unicode::complete_prefix(pending_);
-  std::string out = unicode::repair(std::string_view(pending_).substr(0, n));
+  std::string out = unicode::repair(std::string_view(pending_).substr(0, n), tokenizer_.replaces_each_invalid_byte());
   pending_.erase(0, n);
   return out;
 }
 
 std::string StreamDecoder::flush() {
-  std::string out = unicode::repair(pending_);
+  std::string out = unicode::repair(pending_, tokenizer_.replaces_each_invalid_byte());
   pending_.clear();
   at_ = {};
   return out;

@@ -49,6 +49,9 @@ class Tokenizer {
   // decode() is the concatenation with invalid bytes repaired, which is what lets
   // StreamDecoder emit text token by token. Callers drop special tokens they skip first.
   virtual std::string token_bytes(int32_t id, Position at) const = 0;
+  // How invalid bytes are repaired: one U+FFFD per maximal invalid subpart (HF, Rust), or one
+  // per byte (sentencepiece).
+  virtual bool replaces_each_invalid_byte() const { return false; }
 };
 
 // Turns a stream of generated ids into text pieces: never emits half a UTF-8 character and

@@ -101,7 +101,7 @@ void append(std::string& out, char32_t cp) {
   }
 }
 
-std::string repair(std::string_view bytes) {
+std::string repair(std::string_view bytes, bool per_byte) {
   std::string out;
   out.reserve(bytes.size());
   std::size_t i = 0;
@@ -112,7 +112,7 @@ std::string repair(std::string_view bytes) {
       out.append(bytes.data() + i, static_cast<std::size_t>(n));
       i += static_cast<std::size_t>(n);
     } else {
-      append(out, kReplacement);
+      for (int k = 0; k < (per_byte ? -n : 1); ++k) append(out, kReplacement);
       i += static_cast<std::size_t>(-n);
     }
   }

@@ -17,8 +17,9 @@ char32_t prev(std::string_view s, std::size_t end, std::size_t& start);
 void append(std::string& out, char32_t cp);
 
 // Valid UTF-8 with each maximal invalid subpart replaced by U+FFFD (Unicode's recommended
-// practice, the same as Rust's from_utf8_lossy).
-std::string repair(std::string_view bytes);
+// practice, the same as Rust's from_utf8_lossy), or with one U+FFFD per invalid byte
+// (sentencepiece's choice).
+std::string repair(std::string_view bytes, bool per_byte = false);
 // Length of the longest prefix of `bytes` that can be emitted now: all but a trailing,
 // still-valid start of a multi-byte character.
 std::size_t complete_prefix(std::string_view bytes);

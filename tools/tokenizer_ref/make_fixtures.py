@@ -82,6 +82,9 @@ HARD_CASES = [
     "Ünïcödé Çà Ëï Œ œ ß ẞ ﬁ ﬂ ﬃ", "Ǆ ǅ ǆ Ϊ ΐ ᾯ", "the quick brown fox jumps over the lazy dog " * 20,
     "!!!???...,,,;;;:::---___***", "''''''\"\"\"\"", "\\n\\t\\r", "a\u200bb\u200cc\u200dd\u2060e",
     "\U00010000\U0010fffd\ue000", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 𝕄𝕒𝕥𝕙 𝟙𝟚𝟛",
+    "\u00ea\u0301 e\u0302\u0301 \u1e17 o\u0328\u0304 \u01ed", "\u1100\u1161\u11a8 \u1100\u1161 \uac00\u11a8",
+    "<|im_end|>\u0301x", "a\u0301<|im_start|>\u0308", "\u0301\u0301 leading marks", "x\u0335\u0301\u0316y",
+    "q\u0307\u0323 \u1e0b\u0323 d\u0323\u0307", "\u212b \u2126 \u0958 \ufb2c \U0001d15e",
 ]
 
 
@@ -234,7 +237,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reference", required=True, help="shared data folder (HLWQ_REFERENCE_DATA)")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--bytes-per-book", type=int, default=120000)
+    ap.add_argument("--bytes-per-book", type=int, default=200000)
     args = ap.parse_args()
     rng = random.Random(1234)
     corpus = os.path.join(args.reference, "corpus")
