@@ -96,8 +96,9 @@ void CacheLayout::link_snapshot(const std::string& commit, const std::string& pa
   fs::path link = snapshot_file(commit, path);
   make_dirs(link.parent_path());
   // From snapshots/<commit>/<a/b/file>: one ".." per folder level, then ../../blobs/<etag>.
+  const fs::path relative(path);
   fs::path target;
-  for (auto depth = std::distance(fs::path(path).begin(), fs::path(path).end()); depth > 1; --depth) target /= "..";
+  for (auto depth = std::distance(relative.begin(), relative.end()); depth > 1; --depth) target /= "..";
   target = target / ".." / ".." / "blobs" / etag;
   std::error_code ec;
   fs::remove(link, ec);
