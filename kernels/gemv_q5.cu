@@ -65,7 +65,8 @@ __device__ void prologue(const GemvArgs& a, float* xs, float* scratch) {
 }
 
 // Table lookups by byte offset: the offsets are built four at a time in the bytes of one
-// register (see q5_matrix.h), so each weight costs a byte extract and a shared-memory load.
+// register (see q5_matrix.h), so each weight costs about two integer operations, a
+// shared-memory load and an FMA.
 __device__ __forceinline__ float lut(const float* tab, uint32_t off) {
   return *reinterpret_cast<const float*>(reinterpret_cast<const char*>(tab) + off);
 }
@@ -76,12 +77,11 @@ __device__ __forceinline__ uint32_t byte_of(uint32_t v) {
   else return __byte_perm(v, 0u, 0x4440 + K);
 }
 
-// Accumulates one 32-code run of each of R rows. tab_e / tab_o are the 64-entry tables for
-// the even and odd codes of a byte pair: an offset byte holds (low nibble << 2) plus both
-// codes' fifth bits at bits 6 (even code) and 7 (odd code); each table ignores the other's.
+// Accumulates one 32-code run of each of R rows. An offset byte is (low nibble << 2) plus
+// the fifth bit at bit 6, i.e. 4 * code, so one conflict-free 32-entry table serves all codes.
 template <int R>
 __device__ __forceinline__ void run_dot(const uint4 (&nib)[R], const uint32_t (&hi)[R], const float* x,
-                                        const float* tab_e, const float* tab_o, float (&s)[R]) {
+                                        const float* tab, float (&s)[R]) {
 #pragma unroll
   for (int q = 0; q < 4; ++q) {
     const float4 xa = *reinterpret_cast<const float4*>(x + 8 * q);
@@ -89,18 +89,18 @@ __device__ __forceinline__ void run_dot(const uint4 (&nib)[R], const uint32_t (&
 #pragma unroll
     for (int r = 0; r < R; ++r) {
       const uint32_t w = q == 0 ? nib[r].x : q == 1 ? nib[r].y : q == 2 ? nib[r].z : nib[r].w;
-      const uint32_t y = (hi[r] << (2 * q)) & 0xC0C0C0C0u;
-      const uint32_t e = ((w << 2) & 0x3C3C3C3Cu) | y;
-      const uint32_t o = ((w >> 2) & 0x3C3C3C3Cu) | y;
+      const uint32_t y = hi[r] << (2 * q);  // fifth bits of word q's even codes at bit 6, odd at bit 7
+      const uint32_t e = ((w << 2) & 0x3C3C3C3Cu) | (y & 0x40404040u);
+      const uint32_t o = ((w >> 2) & 0x3C3C3C3Cu) | ((y >> 1) & 0x40404040u);
       float t = s[r];
-      t = fmaf(lut(tab_e, byte_of<0>(e)), xa.x, t);
-      t = fmaf(lut(tab_o, byte_of<0>(o)), xa.y, t);
-      t = fmaf(lut(tab_e, byte_of<1>(e)), xa.z, t);
-      t = fmaf(lut(tab_o, byte_of<1>(o)), xa.w, t);
-      t = fmaf(lut(tab_e, byte_of<2>(e)), xb.x, t);
-      t = fmaf(lut(tab_o, byte_of<2>(o)), xb.y, t);
-      t = fmaf(lut(tab_e, byte_of<3>(e)), xb.z, t);
-      t = fmaf(lut(tab_o, byte_of<3>(o)), xb.w, t);
+      t = fmaf(lut(tab, byte_of<0>(e)), xa.x, t);
+      t = fmaf(lut(tab, byte_of<0>(o)), xa.y, t);
+      t = fmaf(lut(tab, byte_of<1>(e)), xa.z, t);
+      t = fmaf(lut(tab, byte_of<1>(o)), xa.w, t);
+      t = fmaf(lut(tab, byte_of<2>(e)), xb.x, t);
+      t = fmaf(lut(tab, byte_of<2>(o)), xb.y, t);
+      t = fmaf(lut(tab, byte_of<3>(e)), xb.z, t);
+      t = fmaf(lut(tab, byte_of<3>(o)), xb.w, t);
       s[r] = t;
     }
   }
@@ -109,15 +109,10 @@ __device__ __forceinline__ void run_dot(const uint4 (&nib)[R], const uint32_t (&
 template <GemvInput IN, GemvOutput OUT>
 __global__ void __launch_bounds__(kWarps * 32) gemv_q5_kernel(GemvArgs a) {
   extern __shared__ float smem[];
-  __shared__ float tab_e[64], tab_o[64];
+  __shared__ float tab[32];
   __shared__ float scratch[kWarps];
   float* xs = smem;
-  if (threadIdx.x < 64) {
-    const int p = threadIdx.x;
-    const float scale = 0.08838834764831845f;  // c / sqrt(128)
-    tab_e[p] = a.codebook[p & 31] * scale;                     // bit 7 (the odd code's) ignored
-    tab_o[p] = a.codebook[(p & 15) | ((p >> 5) << 4)] * scale;  // bit 6 (the even code's) ignored
-  }
+  if (threadIdx.x < 32) tab[threadIdx.x] = a.codebook[threadIdx.x] * 0.08838834764831845f;  // c / sqrt(128)
   prologue<IN>(a, xs, scratch);
   __syncthreads();
 
@@ -150,13 +145,13 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_q5_kernel(GemvArgs a) {
       }
       if (has0) {
         float s[kRowsPerWarp] = {};
-        run_dot<kRowsPerWarp>(nib0, hi0, xs + padded(run0 * 32), tab_e, tab_o, s);
+        run_dot<kRowsPerWarp>(nib0, hi0, xs + padded(run0 * 32), tab, s);
 #pragma unroll
         for (int r = 0; r < kRowsPerWarp; ++r) acc[r] = fmaf(s[r], n0[r], acc[r]);
       }
       if (has1) {
         float s[kRowsPerWarp] = {};
-        run_dot<kRowsPerWarp>(nib1, hi1, xs + padded(run1 * 32), tab_e, tab_o, s);
+        run_dot<kRowsPerWarp>(nib1, hi1, xs + padded(run1 * 32), tab, s);
 #pragma unroll
         for (int r = 0; r < kRowsPerWarp; ++r) acc[r] = fmaf(s[r], n1[r], acc[r]);
       }

@@ -28,6 +28,13 @@ if [ "${TESTS:-1}" = 1 ]; then
     "$t" --gtest_brief=1 2>&1 | tee -a "$OUT/tests.log" | grep -E "PASSED|FAILED|SKIPPED|Failure|error" | head -20
   done
 fi
+if [ "${NCU:-0}" = 1 ]; then  # one gate/up GEMV launch, hardware counters (clocks left alone)
+  ncu --clock-control none -k regex:gemv_q5_kernel --launch-skip 20 --launch-count 1 \
+    --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section MemoryWorkloadAnalysis \
+    --section Occupancy --section LaunchStats \
+    ./build-dev/kernels/hlwq-cuda-bench --contexts 0 --kv fp16 --prefill "" --repeats 3 > "$OUT/ncu.txt" 2>&1
+  grep -E "Throughput|Duration|Issue|Stall|Occupancy|Bank|Warp Cycles|Eligible|Active Warps" "$OUT/ncu.txt" | head -40
+fi
 ./build-dev/kernels/hlwq-cuda-bench --commit "$commit" --json "$OUT/bench.json" \
   --command "hlwq-cuda-bench $*" "$@" 2>&1 | tee "$OUT/bench.log"
 if [ "${BASELINE:-0}" = 1 ]; then
