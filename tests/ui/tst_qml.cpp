@@ -1,4 +1,5 @@
 #include <QQmlEngine>
+#include <QQuickStyle>
 #include <QtQml/qqmlextensionplugin.h>
 #include <QtQuickTest/quicktest.h>
 
@@ -7,6 +8,7 @@ Q_IMPORT_QML_PLUGIN(HlwqChatPlugin)
 class Setup : public QObject {
   Q_OBJECT
  public slots:
+  void applicationAvailable() { QQuickStyle::setStyle(QStringLiteral("Basic")); }
   void qmlEngineAvailable(QQmlEngine* engine) { engine->addImportPath(QStringLiteral("qrc:/qt/qml")); }
 };
 
