@@ -29,8 +29,9 @@ __device__ float block_sum(float v, float* scratch) {
   return s;
 }
 
+// Fills xs with the rotated input for columns [c0, c1) (this block's K segment).
 template <GemvInput IN>
-__device__ void prologue(const GemvArgs& a, float* xs, float* scratch) {
+__device__ void prologue(const GemvArgs& a, float* xs, float* scratch, int c0, int c1) {
   const int cols = a.w.cols;
   float scale = 1.0f;
   if constexpr (IN == GemvInput::RmsNorm1p) {
@@ -42,12 +43,12 @@ __device__ void prologue(const GemvArgs& a, float* xs, float* scratch) {
     scale = rsqrtf(block_sum(ss, scratch) / cols + a.eps);
   }
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  for (int chunk = warp; chunk < cols / 128; chunk += kWarps) {
-    const int c0 = chunk * 128 + lane * 4;
-    const float4 v4 = *reinterpret_cast<const float4*>(a.in + c0);
+  for (int chunk = c0 / 128 + warp; chunk < c1 / 128; chunk += kWarps) {
+    const int c = chunk * 128 + lane * 4;
+    const float4 v4 = *reinterpret_cast<const float4*>(a.in + c);
     float v[4] = {v4.x, v4.y, v4.z, v4.w};
     if constexpr (IN == GemvInput::RmsNorm1p) {
-      const float4 w4 = *reinterpret_cast<const float4*>(a.norm_w + c0);
+      const float4 w4 = *reinterpret_cast<const float4*>(a.norm_w + c);
       v[0] *= scale * (1.0f + w4.x); v[1] *= scale * (1.0f + w4.y);
       v[2] *= scale * (1.0f + w4.z); v[3] *= scale * (1.0f + w4.w);
     } else if constexpr (IN == GemvInput::GatedNorm) {
@@ -55,12 +56,12 @@ __device__ void prologue(const GemvArgs& a, float* xs, float* scratch) {
       for (int m = 16; m; m >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, m);
       const float r = rsqrtf(ss / 128.0f + a.eps);
       const float4 w4 = *reinterpret_cast<const float4*>(a.norm_w + lane * 4);
-      const float4 g4 = *reinterpret_cast<const float4*>(a.gate + c0);
+      const float4 g4 = *reinterpret_cast<const float4*>(a.gate + c);
       v[0] *= r * w4.x * silu(g4.x); v[1] *= r * w4.y * silu(g4.y);
       v[2] *= r * w4.z * silu(g4.z); v[3] *= r * w4.w * silu(g4.w);
     }
     wht128_warp(v);
-    *reinterpret_cast<float4*>(xs + padded(c0)) = make_float4(v[0], v[1], v[2], v[3]);
+    *reinterpret_cast<float4*>(xs + padded(c - c0)) = make_float4(v[0], v[1], v[2], v[3]);
   }
 }
 
@@ -107,26 +108,29 @@ __device__ __forceinline__ void run_dot(const uint4 (&nib)[R], const uint32_t (&
 }
 
 template <GemvInput IN, GemvOutput OUT>
-__global__ void __launch_bounds__(kWarps * 32) gemv_q5_kernel(GemvArgs a) {
+__global__ void __launch_bounds__(kWarps * 32) gemv_q5_kernel(GemvArgs a, int seg_runs) {
   extern __shared__ float smem[];
   __shared__ float tab[32];
   __shared__ float scratch[kWarps];
   float* xs = smem;
   if (threadIdx.x < 32) tab[threadIdx.x] = a.codebook[threadIdx.x] * 0.08838834764831845f;  // c / sqrt(128)
-  prologue<IN>(a, xs, scratch);
+  const int runs_per_row = a.w.cols / 32;
+  // blockIdx.y picks a slice of the input dimension (split-K); its partial sums are added
+  // into the output with atomics, which only the residual epilogue allows.
+  const int seg_begin = blockIdx.y * seg_runs, seg_end = min(runs_per_row, seg_begin + seg_runs);
+  prologue<IN>(a, xs, scratch, seg_begin * 32, seg_end * 32);
   __syncthreads();
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int runs_per_row = a.w.cols / 32;
   const int blocks_per_row = a.w.cols / 128;
   const int groups = (a.w.rows + kRowsPerWarp - 1) / kRowsPerWarp;
   for (int g = blockIdx.x * kWarps + warp; g < groups; g += gridDim.x * kWarps) {
     const int r0 = g * kRowsPerWarp;
     float acc[kRowsPerWarp] = {};
     // Two runs per lane per iteration keep 2 x R 20-byte loads in flight per lane.
-    for (int base = 0; base < runs_per_row; base += 64) {
+    for (int base = seg_begin; base < seg_end; base += 64) {
       const int run0 = base + lane, run1 = base + 32 + lane;
-      const bool has0 = run0 < runs_per_row, has1 = run1 < runs_per_row;
+      const bool has0 = run0 < seg_end, has1 = run1 < seg_end;
       uint4 nib0[kRowsPerWarp], nib1[kRowsPerWarp];
       uint32_t hi0[kRowsPerWarp], hi1[kRowsPerWarp];
       float n0[kRowsPerWarp], n1[kRowsPerWarp];
@@ -145,13 +149,13 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_q5_kernel(GemvArgs a) {
       }
       if (has0) {
         float s[kRowsPerWarp] = {};
-        run_dot<kRowsPerWarp>(nib0, hi0, xs + padded(run0 * 32), tab, s);
+        run_dot<kRowsPerWarp>(nib0, hi0, xs + padded((run0 - seg_begin) * 32), tab, s);
 #pragma unroll
         for (int r = 0; r < kRowsPerWarp; ++r) acc[r] = fmaf(s[r], n0[r], acc[r]);
       }
       if (has1) {
         float s[kRowsPerWarp] = {};
-        run_dot<kRowsPerWarp>(nib1, hi1, xs + padded(run1 * 32), tab, s);
+        run_dot<kRowsPerWarp>(nib1, hi1, xs + padded((run1 - seg_begin) * 32), tab, s);
 #pragma unroll
         for (int r = 0; r < kRowsPerWarp; ++r) acc[r] = fmaf(s[r], n1[r], acc[r]);
       }
@@ -168,7 +172,10 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_q5_kernel(GemvArgs a) {
 #pragma unroll
         for (int r = 0; r < kRowsPerWarp; ++r) {
           if (r0 + r >= a.w.rows) break;
-          if constexpr (OUT == GemvOutput::AddResidual) a.out[r0 + r] += acc[r];
+          if constexpr (OUT == GemvOutput::AddResidual) {
+            if (gridDim.y > 1) atomicAdd(a.out + r0 + r, acc[r]);
+            else a.out[r0 + r] += acc[r];
+          }
           else a.out[r0 + r] = acc[r];
         }
       }
@@ -179,23 +186,33 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_q5_kernel(GemvArgs a) {
 template <GemvInput IN, GemvOutput OUT>
 void launch(const GemvArgs& a, cudaStream_t stream) {
   auto kernel = gemv_q5_kernel<IN, OUT>;
-  const std::size_t smem = gemv_q5_smem_bytes(a.w.cols);
-  static int max_blocks_per_sm = 0, sms = 0;
+  const int runs = a.w.cols / 32;
+  const int groups = (a.w.rows + kRowsPerWarp - 1) / kRowsPerWarp;
+  // Few rows over a long input (down_proj, o_proj: 5120 x 17408) leave most of the GPU idle
+  // with one warp per row group, so residual GEMVs split K until ~4000 warps are busy.
+  int seg_runs = runs;
+  if (OUT == GemvOutput::AddResidual) {
+    const int pieces = (runs + 63) / 64;  // whole 64-run iterations per slice
+    const int want = std::min(pieces, std::max(1, (4000 + groups - 1) / groups));
+    seg_runs = 64 * ((pieces + want - 1) / want);
+  }
+  const int splits = (runs + seg_runs - 1) / seg_runs;
+  const std::size_t smem = gemv_q5_smem_bytes(std::min(runs, seg_runs) * 32);
   static std::size_t configured_smem = 0;
   if (configured_smem < smem) {  // opt in to more than 48 KiB once per instantiation and size
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
           "cudaFuncSetAttribute(gemv_q5 shared memory)");
     configured_smem = smem;
   }
-  int dev = 0;
+  int dev = 0, sms = 0, max_blocks_per_sm = 0;
   check(cudaGetDevice(&dev), "cudaGetDevice");
   check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute(SM count)");
   check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&max_blocks_per_sm, kernel, kWarps * 32, smem),
         "cudaOccupancyMaxActiveBlocksPerMultiprocessor(gemv_q5)");
-  const int groups = (a.w.rows + kRowsPerWarp - 1) / kRowsPerWarp;
   const int needed = (groups + kWarps - 1) / kWarps;
-  const int grid = std::max(1, std::min(needed, sms * std::max(1, max_blocks_per_sm)));
-  kernel<<<grid, kWarps * 32, smem, stream>>>(a);
+  const int per_split = std::max(1, sms * std::max(1, max_blocks_per_sm) / splits);
+  const int grid = std::max(1, std::min(needed, per_split));
+  kernel<<<dim3(grid, splits), kWarps * 32, smem, stream>>>(a, seg_runs);
   check_launch("gemv_q5");
 }
 
