@@ -1,7 +1,15 @@
 #include "hub/hub_settings.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+
+#include "core/error.h"
 
 namespace fs = std::filesystem;
 
@@ -50,6 +58,23 @@ HubSettings HubSettings::from_environment(std::optional<std::string> explicit_to
     if (in && std::getline(in, line) && !trim(line).empty()) s.token = trim(line);
   }
   return s;
+}
+
+void store_token_file(const fs::path& hf_home, const std::string& token) {
+  std::error_code ec;
+  fs::create_directories(hf_home, ec);
+  fs::path target = hf_home / "token";
+  fs::path temp = hf_home / ("token.tmp" + std::to_string(::getpid()));
+  // Created 0600 from the start: the secret is never readable by others, not even briefly.
+  int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) throw_error(ErrorKind::Io, "cannot write ", temp.string(), ": ", std::strerror(errno));
+  std::string text = trim(token) + "\n";
+  bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fchmod(fd, 0600) == 0 && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok || ::rename(temp.c_str(), target.c_str()) != 0) {
+    ::unlink(temp.c_str());
+    throw_error(ErrorKind::Io, "cannot store the Hub token in ", target.string(), ": ", std::strerror(errno));
+  }
 }
 
 }  // namespace hlwq::hub

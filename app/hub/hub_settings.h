@@ -29,4 +29,8 @@ struct HubSettings {
   static HubSettings from_environment(std::optional<std::string> explicit_token = std::nullopt);
 };
 
+// Saves a token where huggingface_hub looks for it ($HF_HOME/token), mode 0600, via temp file
+// + rename. For the app's settings when no desktop secret store is available. Throws Error{Io}.
+void store_token_file(const std::filesystem::path& hf_home, const std::string& token);
+
 }  // namespace hlwq::hub

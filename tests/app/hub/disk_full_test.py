@@ -42,13 +42,14 @@ def inside(hlwq):
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         wait_for(lambda: size_of(blob + ".incomplete") >= 300_000 or p.poll() is not None, 60, "the download to start")
         filler = os.path.join(mnt, "filler")
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError:
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            while os.write(fd, b"\0" * 65536) > 0:
                 pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
         out, err = p.communicate(timeout=60)
         err = err.decode()
         assert p.returncode != 0, "download succeeded on a full disk"
