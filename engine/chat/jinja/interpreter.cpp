@@ -245,6 +245,9 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s, const std::shared_ptr<Sco
     ld.set("last", Value(i == n - 1));
     ld.set("previtem", i > 0 ? items[i - 1] : Value::undefined("there is no previous item"));
     ld.set("nextitem", i + 1 < n ? items[i + 1] : Value::undefined("there is no next item"));
+    // jinja2 gives every iteration a fresh frame: a `set` in the body does not carry over.
+    frame = std::make_shared<Scope>();
+    frame->parent = scope;
     assign(s.targets, s.unpack, items[i], *frame);
     frame->vars["loop"] = loop;
     Flow f = exec_body(s.body, frame, out);

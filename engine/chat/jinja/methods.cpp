@@ -210,7 +210,7 @@ Value string_method(const Value& obj, const std::string& name) {
       bool prev_cased = false;
       for (size_t i = 0; i < u.size(); ++i) {
         char32_t c = u[i];
-        if (name == "upper") u[i] = to_upper(c);
+        if (name == "upper") u[i] = c == 0xDF ? 0xDF : to_upper(c);
         else if (name == "lower") u[i] = to_lower(c);
         else if (name == "capitalize") u[i] = i == 0 ? to_upper(c) : to_lower(c);
         else if (name == "swapcase") u[i] = to_upper(c) != c ? to_upper(c) : to_lower(c);
@@ -219,7 +219,11 @@ Value string_method(const Value& obj, const std::string& name) {
           prev_cased = is_cased(c);
         }
       }
-      return wrap(utf8_encode(u));
+      std::string out = utf8_encode(u);
+      if (name == "upper") {  // Python upper-cases sharp s to "SS"
+        for (size_t p = out.find("\xc3\x9f"); p != std::string::npos; p = out.find("\xc3\x9f", p)) out.replace(p, 2, "SS");
+      }
+      return wrap(out);
     });
   }
   if (name == "format") {

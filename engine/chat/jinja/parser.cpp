@@ -129,6 +129,11 @@ class Parser {
 
   StmtPtr parse_if(int line) {
     auto s = new_stmt(Stmt::Kind::If, line);
+    ++if_depth_;
+    struct Leave {
+      int& d;
+      ~Leave() { --d; }
+    } leave{if_depth_};
     ExprPtr cond = parse_expression();
     expect_block_end();
     while (true) {
@@ -580,7 +585,9 @@ class Parser {
       const Token& at = cur();
       std::string name = expect_name();
       while (skip_op(".")) name += "." + expect_name();
-      if (!has_filter(name)) fail("No filter named '" + name + "'.", at);
+      // jinja2 rejects an unknown filter when compiling, unless it sits inside an {% if %}:
+      // then only reaching it fails (templates guard optional filters that way).
+      if (!has_filter(name) && if_depth_ == 0) fail("No filter named '" + name + "'.", at);
       auto f = make(Expr::Kind::Filter, at.line);
       f->name = name;
       f->children.push_back(std::move(node));
@@ -611,7 +618,7 @@ class Parser {
     const Token& at = cur();
     std::string name = expect_name();
     while (skip_op(".")) name += "." + expect_name();
-    if (!has_test(name)) fail("No test named '" + name + "'.", at);
+    if (!has_test(name) && if_depth_ == 0) fail("No test named '" + name + "'.", at);
     auto t = make(Expr::Kind::Test, line);
     t->name = name;
     t->negated = negated;
@@ -631,6 +638,7 @@ class Parser {
   const std::vector<Token>& t_;
   size_t i_ = 0;
   int loop_depth_ = 0;
+  int if_depth_ = 0;
 };
 
 }  // namespace

@@ -174,7 +174,7 @@ std::string py_str(const Value& v) {
 
 std::string py_repr(const Value& v) {
   switch (v.v.index()) {
-    case 0: return "";
+    case 0: return "Undefined";
     case 1: return "None";
     case 2: return v.as_bool() ? "True" : "False";
     case 3: return std::to_string(v.as_int());
