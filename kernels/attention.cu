@@ -18,7 +18,6 @@ KvSide kv_side_in(void* storage, int bits, int kv_heads, int capacity) {
 namespace {
 
 constexpr int kD = kHeadDim;
-constexpr int kMaxGroup = 8;   // query heads per KV head handled by one block
 constexpr int kWarps = 4;
 constexpr float kNegInf = -INFINITY;
 
@@ -155,14 +154,18 @@ __device__ __forceinline__ void load_vec(const KvSide& s, size_t slot, int lane,
   }
 }
 
-template <int KB, int VB>
+// Grid (KV head, split); each warp walks its split kTok consecutive tokens at a time, all of
+// their loads issued before any is used (one token at a time left the warp waiting on DRAM
+// latency per token). G query heads share each K/V load (GQA).
+constexpr int kTok = 4;
+
+template <int KB, int VB, int G>
 __global__ void __launch_bounds__(kWarps * 32) decode_kernel(AttentionArgs a) {
   __shared__ float ktab[16], vtab[16];
-  __shared__ float wm[kWarps][kMaxGroup], wl[kWarps][kMaxGroup];
-  __shared__ float wacc[kWarps][kMaxGroup][kD];
+  __shared__ float wm[kWarps][G], wl[kWarps][G];
+  __shared__ float wacc[kWarps][G][kD];
   const int kvh = blockIdx.x, split = blockIdx.y;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int group = a.heads / a.cache.kv_heads;
   if (KB != 16 && threadIdx.x < (1 << (KB & 7))) ktab[threadIdx.x] = a.k_codebook[threadIdx.x] * 0.0625f;
   if (VB != 16 && threadIdx.x < (1 << (VB & 7))) vtab[threadIdx.x] = a.v_codebook[threadIdx.x] * 0.0625f;
   __syncthreads();
@@ -171,46 +174,66 @@ __global__ void __launch_bounds__(kWarps * 32) decode_kernel(AttentionArgs a) {
   const int chunk = (len + a.max_splits - 1) / a.max_splits;
   const int begin = split * chunk, end = min(len, begin + chunk);
 
-  float q[kMaxGroup][8], acc[kMaxGroup][8], m[kMaxGroup], l[kMaxGroup];
+  float q[G][8], acc[G][8], m[G], l[G];
 #pragma unroll
-  for (int g = 0; g < kMaxGroup; ++g) {
+  for (int g = 0; g < G; ++g) {
     m[g] = kNegInf;
     l[g] = 0;
 #pragma unroll
     for (int i = 0; i < 8; ++i) {
-      q[g][i] = g < group ? a.q_work[(kvh * group + g) * kD + lane * 8 + i] : 0.0f;
+      q[g][i] = a.q_work[(kvh * G + g) * kD + lane * 8 + i];
       acc[g][i] = 0;
     }
   }
-  for (int t = begin + warp; t < end; t += kWarps) {
-    const size_t slot = size_t(kvh) * a.cache.capacity + t;
-    float k[8], v[8];
-    load_vec<KB>(a.cache.k, slot, lane, ktab, k);
-    load_vec<VB>(a.cache.v, slot, lane, vtab, v);
-    const float kn = KB == 16 ? 1.0f : __half2float(a.cache.k.norms[slot]);
-    const float vn = VB == 16 ? 1.0f : __half2float(a.cache.v.norms[slot]);
+  for (int t0 = begin + warp * kTok; t0 < end; t0 += kWarps * kTok) {
+    float k[kTok][8], v[kTok][8], kn[kTok], vn[kTok];
 #pragma unroll
-    for (int g = 0; g < kMaxGroup; ++g) {
-      if (g >= group) break;
-      float s = 0;
+    for (int u = 0; u < kTok; ++u) {
+      const size_t slot = size_t(kvh) * a.cache.capacity + min(t0 + u, end - 1);
+      load_vec<KB>(a.cache.k, slot, lane, ktab, k[u]);
+      load_vec<VB>(a.cache.v, slot, lane, vtab, v[u]);
+      kn[u] = KB == 16 ? 1.0f : __half2float(a.cache.k.norms[slot]);
+      vn[u] = VB == 16 ? 1.0f : __half2float(a.cache.v.norms[slot]);
+    }
 #pragma unroll
-      for (int i = 0; i < 8; ++i) s = fmaf(q[g][i], k[i], s);
+    for (int g = 0; g < G; ++g) {
+      float s[kTok];
 #pragma unroll
-      for (int o = 16; o; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-      s *= kn;
-      const float mn = fmaxf(m[g], s);
+      for (int u = 0; u < kTok; ++u) {
+        float d = 0;
+#pragma unroll
+        for (int i = 0; i < 8; ++i) d = fmaf(q[g][i], k[u][i], d);
+        s[u] = d;
+      }
+#pragma unroll
+      for (int o = 16; o; o >>= 1)
+#pragma unroll
+        for (int u = 0; u < kTok; ++u) s[u] += __shfl_xor_sync(0xffffffffu, s[u], o);
+      float mx = kNegInf;
+#pragma unroll
+      for (int u = 0; u < kTok; ++u) {
+        s[u] = t0 + u < end ? s[u] * kn[u] : kNegInf;
+        mx = fmaxf(mx, s[u]);
+      }
+      const float mn = fmaxf(m[g], mx);  // finite: token t0 is always in range
       const float corr = __expf(m[g] - mn);
-      const float p = __expf(s - mn);
       m[g] = mn;
-      l[g] = l[g] * corr + p;
-      const float pv = p * vn;
+      float ps = 0;
 #pragma unroll
-      for (int i = 0; i < 8; ++i) acc[g][i] = fmaf(acc[g][i], corr, pv * v[i]);
+      for (int i = 0; i < 8; ++i) acc[g][i] *= corr;
+#pragma unroll
+      for (int u = 0; u < kTok; ++u) {
+        const float p = __expf(s[u] - mn);
+        ps += p;
+        const float pv = p * vn[u];
+#pragma unroll
+        for (int i = 0; i < 8; ++i) acc[g][i] = fmaf(pv, v[u][i], acc[g][i]);
+      }
+      l[g] = l[g] * corr + ps;
     }
   }
 #pragma unroll
-  for (int g = 0; g < kMaxGroup; ++g) {
-    if (g >= group) break;
+  for (int g = 0; g < G; ++g) {
     if (lane == 0) {
       wm[warp][g] = m[g];
       wl[warp][g] = l[g];
@@ -220,10 +243,10 @@ __global__ void __launch_bounds__(kWarps * 32) decode_kernel(AttentionArgs a) {
   }
   __syncthreads();
   const int stride = kD + 2;
-  for (int g = 0; g < group; ++g) {
+  for (int g = 0; g < G; ++g) {
     float M = kNegInf;
     for (int w = 0; w < kWarps; ++w) M = fmaxf(M, wm[w][g]);
-    float* out = a.partials + (size_t(kvh * group + g) * a.max_splits + split) * stride;
+    float* out = a.partials + (size_t(kvh * G + g) * a.max_splits + split) * stride;
     for (int d = threadIdx.x; d < kD; d += blockDim.x) {
       float s = 0;
       if (M != kNegInf)
@@ -263,24 +286,32 @@ __global__ void __launch_bounds__(256) combine_kernel(AttentionArgs a) {
 
 using DecodeKernel = void (*)(AttentionArgs);
 
-template <int KB>
+template <int KB, int G>
 DecodeKernel pick_v(int vb) {
   switch (vb) {
-    case 16: return decode_kernel<KB, 16>;
-    case 4: return decode_kernel<KB, 4>;
-    case 3: return decode_kernel<KB, 3>;
-    case 2: return decode_kernel<KB, 2>;
+    case 16: return decode_kernel<KB, 16, G>;
+    case 4: return decode_kernel<KB, 4, G>;
+    case 3: return decode_kernel<KB, 3, G>;
+    case 2: return decode_kernel<KB, 2, G>;
   }
   return nullptr;
 }
 
-DecodeKernel pick(int kb, int vb) {
+template <int G>
+DecodeKernel pick_k(int kb, int vb) {
   switch (kb) {
-    case 16: return pick_v<16>(vb);
-    case 4: return pick_v<4>(vb);
-    case 3: return pick_v<3>(vb);
-    case 2: return pick_v<2>(vb);
+    case 16: return pick_v<16, G>(vb);
+    case 4: return pick_v<4, G>(vb);
+    case 3: return pick_v<3, G>(vb);
+    case 2: return pick_v<2, G>(vb);
   }
+  return nullptr;
+}
+
+// Query heads per KV head: 6 for the 27B, 4 for every other Qwen3.5 size.
+DecodeKernel pick(int kb, int vb, int group) {
+  if (group == 6) return pick_k<6>(kb, vb);
+  if (group == 4) return pick_k<4>(kb, vb);
   return nullptr;
 }
 
@@ -297,13 +328,13 @@ int attention_default_splits(int capacity, int kv_heads) {
 
 void attention_decode(const AttentionArgs& a, cudaStream_t stream) {
   const int kvh = a.cache.kv_heads;
-  if (kvh <= 0 || a.heads % kvh != 0 || a.heads / kvh > kMaxGroup)
+  if (kvh <= 0 || a.heads % kvh != 0 || (a.heads / kvh != 4 && a.heads / kvh != 6))
     throw_error(ErrorKind::InvalidArgument, "attention_decode: ", std::to_string(a.heads), " query heads over ",
-                std::to_string(kvh), " KV heads (at most ", std::to_string(kMaxGroup), " per KV head)");
+                std::to_string(kvh), " KV heads (supported: 4 or 6 per KV head, as in every Qwen3.5 size)");
   if (a.rotary_dim % 2 != 0 || a.rotary_dim > kD || a.max_splits <= 0)
     throw_error(ErrorKind::InvalidArgument, "attention_decode: bad rotary_dim ", std::to_string(a.rotary_dim),
                 " or max_splits ", std::to_string(a.max_splits));
-  const DecodeKernel decode = pick(a.cache.k.bits, a.cache.v.bits);
+  const DecodeKernel decode = pick(a.cache.k.bits, a.cache.v.bits, a.heads / kvh);
   if (!decode)
     throw_error(ErrorKind::InvalidArgument, "attention_decode: KV bits k=", std::to_string(a.cache.k.bits),
                 " v=", std::to_string(a.cache.v.bits), " (supported: 16, 4, 3, 2)");

@@ -1,5 +1,6 @@
 #include "gemv_q5.h"
 
+#include <cstdlib>
 #include <string>
 
 #include "core/error.h"
@@ -10,7 +11,6 @@ namespace hlwq::cuda {
 namespace {
 
 constexpr int kWarps = 8;
-constexpr int kRowsPerWarp = 4;  // rows share each activation load; 4 keeps 8 loads in flight
 
 // Activations in shared memory are padded by 4 floats after every 32 so that lane l reading
 // its run of 32 with float4 loads hits distinct banks.
@@ -107,7 +107,9 @@ __device__ __forceinline__ void run_dot(const uint4 (&nib)[R], const uint32_t (&
   }
 }
 
-template <GemvInput IN, GemvOutput OUT>
+// R rows per warp share every activation load; RUNS runs per lane per iteration keep
+// R x RUNS 20-byte weight loads in flight per lane.
+template <int R, int RUNS, GemvInput IN, GemvOutput OUT>
 __global__ void __launch_bounds__(kWarps * 32) gemv_q5_kernel(GemvArgs a, int seg_runs) {
   extern __shared__ float smem[];
   __shared__ float tab[32];
@@ -123,78 +125,74 @@ __global__ void __launch_bounds__(kWarps * 32) gemv_q5_kernel(GemvArgs a, int se
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int blocks_per_row = a.w.cols / 128;
-  const int groups = (a.w.rows + kRowsPerWarp - 1) / kRowsPerWarp;
+  const int groups = (a.w.rows + R - 1) / R;
   for (int g = blockIdx.x * kWarps + warp; g < groups; g += gridDim.x * kWarps) {
-    const int r0 = g * kRowsPerWarp;
-    float acc[kRowsPerWarp] = {};
-    // Two runs per lane per iteration keep 2 x R 20-byte loads in flight per lane.
-    for (int base = seg_begin; base < seg_end; base += 64) {
-      const int run0 = base + lane, run1 = base + 32 + lane;
-      const bool has0 = run0 < seg_end, has1 = run1 < seg_end;
-      uint4 nib0[kRowsPerWarp], nib1[kRowsPerWarp];
-      uint32_t hi0[kRowsPerWarp], hi1[kRowsPerWarp];
-      float n0[kRowsPerWarp], n1[kRowsPerWarp];
+    const int r0 = g * R;
+    float acc[R] = {};
+    for (int base = seg_begin; base < seg_end; base += 32 * RUNS) {
+      uint4 nib[RUNS][R];
+      uint32_t hi[RUNS][R];
+      float nrm[RUNS][R];
 #pragma unroll
-      for (int r = 0; r < kRowsPerWarp; ++r) {
-        const size_t row = size_t(min(r0 + r, a.w.rows - 1));
-        const size_t i0 = row * runs_per_row + (has0 ? run0 : 0), i1 = row * runs_per_row + (has1 ? run1 : 0);
-        nib0[r] = __ldcs(a.w.nib + i0);  // streamed once per token: keep them from evicting the activations
-        hi0[r] = __ldcs(a.w.hi + i0);
-        n0[r] = has0 ? __half2float(a.w.norms[row * blocks_per_row + (run0 >> 2)]) : 0.0f;
-        if (has1) {
-          nib1[r] = __ldcs(a.w.nib + i1);
-          hi1[r] = __ldcs(a.w.hi + i1);
-          n1[r] = __half2float(a.w.norms[row * blocks_per_row + (run1 >> 2)]);
+      for (int k = 0; k < RUNS; ++k) {
+        const int run = base + 32 * k + lane;
+        const bool has = run < seg_end;
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+          const size_t row = size_t(min(r0 + r, a.w.rows - 1));
+          const size_t i = row * runs_per_row + (has ? run : seg_begin);
+          nib[k][r] = __ldcs(a.w.nib + i);  // streamed once per token: keep them from evicting the activations
+          hi[k][r] = __ldcs(a.w.hi + i);
+          nrm[k][r] = has ? __half2float(a.w.norms[row * blocks_per_row + (run >> 2)]) : 0.0f;
         }
       }
-      if (has0) {
-        float s[kRowsPerWarp] = {};
-        run_dot<kRowsPerWarp>(nib0, hi0, xs + padded((run0 - seg_begin) * 32), tab, s);
 #pragma unroll
-        for (int r = 0; r < kRowsPerWarp; ++r) acc[r] = fmaf(s[r], n0[r], acc[r]);
-      }
-      if (has1) {
-        float s[kRowsPerWarp] = {};
-        run_dot<kRowsPerWarp>(nib1, hi1, xs + padded((run1 - seg_begin) * 32), tab, s);
+      for (int k = 0; k < RUNS; ++k) {
+        const int run = base + 32 * k + lane;
+        if (run >= seg_end) break;
+        float s[R] = {};
+        run_dot<R>(nib[k], hi[k], xs + padded((run - seg_begin) * 32), tab, s);
 #pragma unroll
-        for (int r = 0; r < kRowsPerWarp; ++r) acc[r] = fmaf(s[r], n1[r], acc[r]);
+        for (int r = 0; r < R; ++r) acc[r] = fmaf(s[r], nrm[k][r], acc[r]);
       }
     }
 #pragma unroll
-    for (int r = 0; r < kRowsPerWarp; ++r)
+    for (int r = 0; r < R; ++r)
       for (int m = 16; m; m >>= 1) acc[r] += __shfl_xor_sync(0xffffffffu, acc[r], m);
     if (lane == 0) {
       if constexpr (OUT == GemvOutput::SwiGlu) {
 #pragma unroll
-        for (int r = 0; r < kRowsPerWarp; r += 2)
+        for (int r = 0; r < R; r += 2)
           if (r0 + r + 1 < a.w.rows) a.out[(r0 + r) / 2] = silu(acc[r]) * acc[r + 1];
       } else {
 #pragma unroll
-        for (int r = 0; r < kRowsPerWarp; ++r) {
+        for (int r = 0; r < R; ++r) {
           if (r0 + r >= a.w.rows) break;
           if constexpr (OUT == GemvOutput::AddResidual) {
             if (gridDim.y > 1) atomicAdd(a.out + r0 + r, acc[r]);
             else a.out[r0 + r] += acc[r];
+          } else {
+            a.out[r0 + r] = acc[r];
           }
-          else a.out[r0 + r] = acc[r];
         }
       }
     }
   }
 }
 
-template <GemvInput IN, GemvOutput OUT>
+template <int R, int RUNS, GemvInput IN, GemvOutput OUT>
 void launch(const GemvArgs& a, cudaStream_t stream) {
-  auto kernel = gemv_q5_kernel<IN, OUT>;
+  auto kernel = gemv_q5_kernel<R, RUNS, IN, OUT>;
   const int runs = a.w.cols / 32;
-  const int groups = (a.w.rows + kRowsPerWarp - 1) / kRowsPerWarp;
+  const int groups = (a.w.rows + R - 1) / R;
   // Few rows over a long input (down_proj, o_proj: 5120 x 17408) leave most of the GPU idle
   // with one warp per row group, so residual GEMVs split K until ~4000 warps are busy.
   int seg_runs = runs;
   if (OUT == GemvOutput::AddResidual) {
-    const int pieces = (runs + 63) / 64;  // whole 64-run iterations per slice
+    const int step = 32 * RUNS;
+    const int pieces = (runs + step - 1) / step;  // whole iterations per slice
     const int want = std::min(pieces, std::max(1, (4000 + groups - 1) / groups));
-    seg_runs = 64 * ((pieces + want - 1) / want);
+    seg_runs = step * ((pieces + want - 1) / want);
   }
   const int splits = (runs + seg_runs - 1) / seg_runs;
   const std::size_t smem = gemv_q5_smem_bytes(std::min(runs, seg_runs) * 32);
@@ -214,6 +212,21 @@ void launch(const GemvArgs& a, cudaStream_t stream) {
   const int grid = std::max(1, std::min(needed, per_split));
   kernel<<<dim3(grid, splits), kWarps * 32, smem, stream>>>(a, seg_runs);
   check_launch("gemv_q5");
+}
+
+// HLWQ_GEMV_ROWS=8 picks 8 rows x 1 run per warp iteration instead of 4 x 2 (A/B timing).
+bool eight_rows() {
+  static const bool v = [] {
+    const char* e = std::getenv("HLWQ_GEMV_ROWS");
+    return e && std::string(e) == "8";
+  }();
+  return v;
+}
+
+template <GemvInput IN, GemvOutput OUT>
+void launch(const GemvArgs& a, cudaStream_t stream) {
+  if (eight_rows()) launch<8, 1, IN, OUT>(a, stream);
+  else launch<4, 2, IN, OUT>(a, stream);
 }
 
 }  // namespace

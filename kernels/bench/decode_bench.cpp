@@ -202,7 +202,7 @@ int run_bench(const std::vector<std::string>& args) {
         for (auto& l : model->layers()) {
           const Q5Matrix& m = which == 0 ? l.gate_up.m : which == 1 ? l.down.m : l.in_proj.m;
           GemvArgs a{m, in.get<float>(), nullptr, nullptr, 1e-6f, o.get<float>(), model->codebook_dev()};
-          gemv_q5(a, GemvInput::Plain, which == 0 ? GemvOutput::SwiGlu : GemvOutput::Store, s);
+          gemv_q5(a, GemvInput::Plain, which == 0 ? GemvOutput::SwiGlu : which == 1 ? GemvOutput::AddResidual : GemvOutput::Store, s);
         }
       };
       run();  // sets kernel attributes outside capture
