@@ -38,8 +38,8 @@ class ArenaBuilder {
 };
 
 void validate_kv_bits(int bits, const char* which) {
-  if (bits != 16 && bits != 4 && bits != 3 && bits != 2)
-    throw_error(ErrorKind::InvalidArgument, "KV ", which, " bits must be 16, 4, 3 or 2, got ", std::to_string(bits));
+  if (!kv_bits_supported(bits))
+    throw_error(ErrorKind::InvalidArgument, "KV ", which, " bits must be 16 (fp16), 32 (fp32) or 2..5, got ", std::to_string(bits));
 }
 
 void validate(const ModelSpec& model, const PlanOptions& o) {
@@ -197,13 +197,6 @@ Plan build(const ModelSpec& model, const GpuSpec& gpu, const PlanOptions& o, Emb
   return p;
 }
 
-// hlwq_session (which owns kv_name) sits above the planner, so the label is spelt here.
-std::string kv_label(const KvConfig& kv) {
-  auto one = [](int bits) { return bits == 16 ? std::string("fp16") : "q" + std::to_string(bits); };
-  if (kv.k_bits == kv.v_bits) return one(kv.k_bits);
-  return "K " + one(kv.k_bits) + " / V " + one(kv.v_bits);
-}
-
 std::string format_mib(uint64_t bytes) { return std::to_string((bytes + kMiB / 2) / kMiB) + " MiB"; }
 
 }  // namespace
@@ -256,7 +249,7 @@ std::vector<PlanItem> Plan::items() const {
   std::vector<PlanItem> out;
   int linears = 0;
   for (const TensorShape& t : weight_inventory(model.config)) linears += t.linear;
-  const std::string kv_mode = kv_label(options.kv);
+  const std::string kv_mode = kv_name(options.kv);
   for (const Arena& a : arenas) {
     std::string detail;
     switch (a.id) {
@@ -288,14 +281,20 @@ std::vector<PlanItem> Plan::items() const {
 Plan make_plan(const ModelSpec& model, const GpuSpec& gpu, const PlanOptions& options) {
   validate(model, options);
   if (options.embedding != EmbeddingPlacement::Auto) return build(model, gpu, options, options.embedding);
-  Plan on_device = build(model, gpu, options, EmbeddingPlacement::Device);
-  if (on_device.fits()) return on_device;
-  return build(model, gpu, options, EmbeddingPlacement::Host);
+  // Auto: the embedding arena is independent of the rest, so one build decides both ways.
+  Plan plan = build(model, gpu, options, EmbeddingPlacement::Host);
+  Arena embedding = embedding_arena(model.config);
+  if (plan.required_bytes() + embedding.device_bytes() <= gpu.free_bytes) {
+    plan.arenas[size_t(ArenaId::Embedding)] = std::move(embedding);
+    plan.embedding = EmbeddingPlacement::Device;
+    plan.host_bytes = 0;
+  }
+  return plan;
 }
 
 uint64_t kv_vector_bytes(int dim, int bits) {
   validate_kv_bits(bits, "vector");
-  if (bits == 16) return uint64_t(dim) * 2;
+  if (bits >= 16) return uint64_t(dim) * uint64_t(bits) / 8;  // fp16 / fp32: no norm
   return uint64_t(dim) * uint64_t(bits) / 8 + 2;
 }
 

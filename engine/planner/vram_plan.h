@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "models/qwen35/qwen35_config.h"
-#include "session/session.h"  // KvConfig
+#include "models/backend_types.h"  // KvConfig, kv_name, kv_bits_supported
 
 namespace hlwq::planner {
 
@@ -55,7 +55,7 @@ struct GpuSpec {
 
 struct PlanOptions {
   int64_t context_length = 8192;     // tokens the KV cache holds
-  KvConfig kv;                       // K and V bits independently: 16, 4, 3 or 2
+  KvConfig kv;                       // K and V bits independently (kv_bits_supported)
   EmbeddingPlacement embedding = EmbeddingPlacement::Auto;
   int prefill_chunk = 512;           // rows per prefill step: sizes all activation scratch
   int logits_rows = 1;               // rows of logits produced per step (decode and prefill tail)
@@ -118,13 +118,13 @@ struct Plan {
 };
 
 // Builds the plan. Throws Error{InvalidArgument} naming the option (context_length < 1,
-// KV bits not in {16,4,3,2}, weight_bits outside 2..8, prefill_chunk < 1) and Error{BadConfig}
+// KV bits not kv_bits_supported, weight_bits outside 2..8, prefill_chunk < 1) and Error{BadConfig}
 // when the config is incomplete (zero sizes, layer_types not matching num_hidden_layers).
 Plan make_plan(const ModelSpec& model, const GpuSpec& gpu, const PlanOptions& options);
 
 // The formulas the plan is built from, exposed for the backend, the tests and the UI.
-// Bytes of one K or V vector of `dim` values: dim*2 at 16 bits, else dim*bits/8 + 2 (fp16
-// norm), hlwq-format.md section 5.
+// Bytes of one K or V vector of `dim` values: dim*bits/8 at 16 (and 32) bits, else
+// dim*bits/8 + 2 for the fp16 norm, hlwq-format.md section 5.
 uint64_t kv_vector_bytes(int dim, int bits);
 // Per token over all full-attention layers: layers x kv_heads x (K vector + V vector).
 uint64_t kv_bytes_per_token(const qwen35::Config& config, const KvConfig& kv);

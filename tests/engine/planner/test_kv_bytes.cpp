@@ -24,6 +24,7 @@ const KvCase kCases[] = {
     {"27B", 2, 2, 16 * 4 * (66 + 66)},      // 8,448
     {"27B", 16, 4, 16 * 4 * (512 + 130)},   // keys kept at fp16, values at q4
     {"27B", 4, 2, 16 * 4 * (130 + 66)},
+    {"27B", 5, 5, 16 * 4 * (162 + 162)},    // q5: 256*5/8 + 2 = 162
     {"9B", 16, 16, 8 * 4 * 1024},  {"9B", 4, 4, 8 * 4 * 260},  {"9B", 3, 3, 8 * 4 * 196},  {"9B", 2, 2, 8 * 4 * 132},
     {"4B", 16, 16, 8 * 4 * 1024},  {"4B", 4, 4, 8 * 4 * 260},  {"4B", 3, 3, 8 * 4 * 196},  {"4B", 2, 2, 8 * 4 * 132},
     {"2B", 16, 16, 6 * 2 * 1024},  {"2B", 4, 4, 6 * 2 * 260},  {"2B", 3, 3, 6 * 2 * 196},  {"2B", 2, 2, 6 * 2 * 132},
@@ -64,7 +65,7 @@ TEST(KvBytes, ArenaHoldsTheWholeContext) {
 
 TEST(KvBytes, RejectsUnsupportedWidths) {
   const auto config = test::make_config(test::spec_size("0.8B"));
-  for (int bits : {0, 1, 5, 8, 15, 32}) {
+  for (int bits : {0, 1, 6, 8, 15, 64}) {
     try {
       kv_bytes_per_token(config, {bits, 16});
       ADD_FAILURE() << "accepted K bits " << bits;
