@@ -186,14 +186,10 @@ void launch(const GemvArgs& a, cudaStream_t stream) {
   const int runs = a.w.cols / 32;
   const int groups = (a.w.rows + R - 1) / R;
   // Few rows over a long input (down_proj, o_proj: 5120 x 17408) leave most of the GPU idle
-  // with one warp per row group, so residual GEMVs split K until ~4000 warps are busy.
+  // with one warp per row group, and few large work items leave a long tail, so residual
+  // GEMVs split K into slices of one warp iteration each (atomics add the slices).
   int seg_runs = runs;
-  if (OUT == GemvOutput::AddResidual) {
-    const int step = 32 * RUNS;
-    const int pieces = (runs + step - 1) / step;  // whole iterations per slice
-    const int want = std::min(pieces, std::max(1, (4000 + groups - 1) / groups));
-    seg_runs = step * ((pieces + want - 1) / want);
-  }
+  if (OUT == GemvOutput::AddResidual) seg_runs = 32 * RUNS;
   const int splits = (runs + seg_runs - 1) / seg_runs;
   const std::size_t smem = gemv_q5_smem_bytes(std::min(runs, seg_runs) * 32);
   static std::size_t configured_smem = 0;
@@ -214,19 +210,20 @@ void launch(const GemvArgs& a, cudaStream_t stream) {
   check_launch("gemv_q5");
 }
 
-// HLWQ_GEMV_ROWS=8 picks 8 rows x 1 run per warp iteration instead of 4 x 2 (A/B timing).
-bool eight_rows() {
+// 8 rows x 1 run per warp iteration measured faster than 4 x 2 on an H200 (9.7 vs 10.4 ms
+// per 27B token); HLWQ_GEMV_ROWS=4 selects the other for A/B timing.
+bool four_rows() {
   static const bool v = [] {
     const char* e = std::getenv("HLWQ_GEMV_ROWS");
-    return e && std::string(e) == "8";
+    return e && std::string(e) == "4";
   }();
   return v;
 }
 
 template <GemvInput IN, GemvOutput OUT>
 void launch(const GemvArgs& a, cudaStream_t stream) {
-  if (eight_rows()) launch<8, 1, IN, OUT>(a, stream);
-  else launch<4, 2, IN, OUT>(a, stream);
+  if (four_rows()) launch<4, 2, IN, OUT>(a, stream);
+  else launch<8, 1, IN, OUT>(a, stream);
 }
 
 }  // namespace
