@@ -4,10 +4,13 @@
 
 namespace hlwq {
 
-bool kv_bits_supported(int bits) { return bits == 16 || (bits >= 2 && bits <= 5); }
+bool kv_bits_supported(int bits) { return bits == 32 || bits == 16 || (bits >= 2 && bits <= 5); }
 
 std::string kv_name(const KvConfig& kv) {
-  if (kv.k_bits == kv.v_bits) return kv.k_bits == 16 ? "fp16" : "q" + std::to_string(kv.k_bits);
+  if (kv.k_bits == kv.v_bits) {
+    if (kv.k_bits == 32) return "fp32";
+    return kv.k_bits == 16 ? "fp16" : "q" + std::to_string(kv.k_bits);
+  }
   return "k" + std::to_string(kv.k_bits) + "v" + std::to_string(kv.v_bits);
 }
 
@@ -19,6 +22,7 @@ std::optional<KvConfig> parse_kv_name(const std::string& name) {
     return v;
   };
   if (name == "fp16" || name == "f16" || name == "q16") return KvConfig::uniform(16);
+  if (name == "fp32" || name == "f32") return KvConfig::uniform(32);
   if (name.size() >= 2 && (name[0] == 'q' || name[0] == 'Q')) {
     if (auto b = number(std::string_view(name).substr(1))) return KvConfig::uniform(*b);
     return std::nullopt;

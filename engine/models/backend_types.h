@@ -10,8 +10,8 @@ namespace hlwq {
 
 enum class BackendKind { Auto, Cpu, Cuda };
 
-// KV-cache precision of K and V, independently: 16 (fp16) or 4 / 3 / 2 bit HLWQ codes
-// (hlwq-format.md section 5).
+// KV-cache precision of K and V, independently: 16 (fp16) or 5 / 4 / 3 / 2 bit HLWQ codes
+// (hlwq-format.md section 5); 32 (fp32) is the exact mode the reference tests use.
 struct KvConfig {
   int k_bits = 16;
   int v_bits = 16;
@@ -19,9 +19,9 @@ struct KvConfig {
   friend bool operator==(const KvConfig&, const KvConfig&) = default;
 };
 std::string kv_name(const KvConfig& kv);  // "fp16", "q3", "k16v4"...
-// Accepts fp16, q5, q4, q3, q2 and kXvY with X, Y in {16, 5, 4, 3, 2}; nullopt otherwise.
+// Accepts fp32, fp16, q5, q4, q3, q2 and kXvY with X, Y in {32, 16, 5, 4, 3, 2}; nullopt otherwise.
 std::optional<KvConfig> parse_kv_name(const std::string& name);
-bool kv_bits_supported(int bits);  // 16 (fp16) or 5, 4, 3, 2 (converged Lloyd-Max codes)
+bool kv_bits_supported(int bits);  // 32, 16 or 5, 4, 3, 2 (converged Lloyd-Max codes)
 
 struct SamplingParams {
   float temperature = 0.7f;  // 0: greedy
