@@ -14,8 +14,13 @@ if ! command -v pkg-config >/dev/null; then  # staged pkgconf (scripts/stage-dep
   export LD_LIBRARY_PATH="$PWD/.deps/root/usr/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
   pc=(-DPKG_CONFIG_EXECUTABLE="$PWD/.deps/root/usr/bin/pkgconf")
 fi
-cmake -S . -B build-dev -G Ninja "${pc[@]}" -DHLWQ_APP=OFF -DHLWQ_CUDA=ON -DHLWQ_CUDA_ARCHS=90-real -DCMAKE_CUDA_FLAGS=-Xptxas=-v >"$OUT/configure.log" 2>&1 \
-  || { tail -30 "$OUT/configure.log"; exit 1; }
+if ! cmake -S . -B build-dev -G Ninja "${pc[@]}" -DHLWQ_APP=OFF -DHLWQ_CUDA=ON -DHLWQ_CUDA_ARCHS=90-real \
+     -DCMAKE_CUDA_FLAGS=-Xptxas=-v >"$OUT/configure.log" 2>&1; then
+  echo "full tree does not configure (see configure.log); building the CUDA targets alone"
+  rm -rf build-dev
+  cmake -S kernels/bench/standalone -B build-dev -G Ninja -DCMAKE_CUDA_ARCHITECTURES=90-real \
+    -DCMAKE_CUDA_FLAGS=-Xptxas=-v >>"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
+fi
 targets="hlwq-cuda-bench test_cuda_gemv_q5 test_cuda_deltanet_step test_cuda_attention test_cuda_sampling test_cuda_prefill_gemm"
 cmake --build build-dev --target $targets -j16 >"$OUT/build.log" 2>&1 || { grep -B2 -A8 -E "error|FAILED" "$OUT/build.log" | head -60; exit 1; }
 if [ "${SASS:-0}" = 1 ]; then
