@@ -68,7 +68,10 @@ ModelSpec load_model_spec(const fs::path& dir_or_config, int target_bits) {
       hlwq = read_json(dir / name);
       break;
     }
-  return model_spec_from_json(read_json(config_path), hlwq, target_bits, config_path.string());
+  ModelSpec spec = model_spec_from_json(read_json(config_path), hlwq, target_bits, config_path.string());
+  const fs::path folder = fs::absolute(dir, ec).lexically_normal();
+  if (!folder.filename().empty()) spec.name = folder.filename().string();  // "Qwopus3.5-27B-v3"
+  return spec;
 }
 
 }  // namespace hlwq::planner
