@@ -9,6 +9,11 @@ regex isolated, ByteLevel without its own regex, ByteLevel decoder, ChatML added
   qwen2/        Qwen2/Qwen3 regex, merges as "a b" strings, Qwen3's 26 added tokens
   qwen35/       Qwen3.5 regex (adds \\p{M}), plus added tokens that exercise every flag
   qwen2_pairs/  as qwen2 but merges as ["a", "b"] pairs (the newer serialisation)
+  llama3/       Llama 3's pipeline shape on the same vocabulary: \p{N}{1,3} regex, ignore_merges,
+                no normalizer, a TemplateProcessing post-processor (encode adds no BOS)
+  spbpe/        sentencepiece-style tokenizer.json trained here (Prepend/Replace normalizer,
+                byte_fallback, unk, Replace/ByteFallback/Fuse/Strip decoder)
+  metaspace/    as spbpe but with the Metaspace pre-tokenizer (prepend_scheme "first") and decoder
   spm/          a small sentencepiece model trained here on a corpus slice (if importable)
 
 Each folder gets cases.bin: the texts (corpus chunks from every book plus hand-made hard
@@ -28,10 +33,12 @@ import random
 import struct
 import sys
 
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+LLAMA3_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+                r"|\s*[\r\n]+|\s+(?!\S)|\s+")
 QWEN35_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}"
                 r"| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+")
 
@@ -102,11 +109,16 @@ def qwen_bpe(ref_dir):
     return vocab, merges
 
 
-def build(vocab, merges, regex, added, merges_as_strings):
+def build(vocab, merges, regex, added, merges_as_strings, llama3=False):
     tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, dropout=None, unk_token=None,
                                continuing_subword_prefix="", end_of_word_suffix="",
-                               fuse_unk=False, byte_fallback=False))
-    tok.normalizer = normalizers.NFC()
+                               fuse_unk=False, byte_fallback=False, ignore_merges=llama3))
+    if llama3:
+        tok.post_processor = processors.TemplateProcessing(
+            single="<|endoftext|> $A", pair="<|endoftext|> $A <|endoftext|> $B",
+            special_tokens=[("<|endoftext|>", 151643)])
+    else:
+        tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(regex), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=False, use_regex=False),
@@ -176,7 +188,31 @@ def decode_cases(tok, encoded, vocab_size, rng):
     return recs
 
 
-def hf_fixture(out_dir, name, tok_json, texts, rng):
+def trained_sp_style(corpus_dir, metaspace):
+    """A small sentencepiece-style BPE tokenizer.json trained with `tokenizers` itself."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    if metaspace:
+        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="first", split=True)
+        tok.decoder = decoders.Metaspace(replacement="\u2581", prepend_scheme="first", split=True)
+    else:
+        tok.normalizer = normalizers.Sequence([normalizers.Prepend("\u2581"), normalizers.Replace(" ", "\u2581")])
+        tok.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                         decoders.Strip(" ", 1, 0)])
+    special = ["<unk>", "<s>", "</s>"] + ["<0x%02X>" % i for i in range(256)]
+    trainer = trainers.BpeTrainer(vocab_size=1500, special_tokens=special, show_progress=False,
+                                  limit_alphabet=120)
+    lines = []
+    for name in sorted(os.listdir(corpus_dir))[:4]:
+        if name.endswith(".txt"):
+            with open(os.path.join(corpus_dir, name), encoding="utf-8-sig") as f:
+                lines += [l for l in f.read(60000).splitlines() if l.strip()]
+    tok.train_from_iterator(lines, trainer)
+    tok.add_tokens([AddedToken("<|im_start|>", special=True, normalized=False),
+                    AddedToken("<|im_end|>", special=True, normalized=False)])
+    return tok.to_str()
+
+
+def hf_fixture(out_dir, name, tok_json, texts, rng, random_decodes=True):
     d = os.path.join(out_dir, name)
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, "tokenizer.json")
@@ -195,7 +231,8 @@ def hf_fixture(out_dir, name, tok_json, texts, rng):
     for t, e in zip(hard, tok.encode_batch(hard, add_special_tokens=False)):
         recs.append((1, t, e.ids))
     tok.encode_special_tokens = False
-    recs += decode_cases(tok, encoded, tok.get_vocab_size(with_added_tokens=True), rng)
+    if random_decodes:
+        recs += decode_cases(tok, encoded, tok.get_vocab_size(with_added_tokens=True), rng)
     write_cases(os.path.join(d, "cases.bin"), recs)
     return len(recs)
 
@@ -252,6 +289,13 @@ def main():
         "qwen2_pairs": hf_fixture(args.out, "qwen2_pairs",
                                   build(vocab, merges, QWEN2_REGEX, qwen3, False), texts, rng),
     }
+    counts["llama3"] = hf_fixture(args.out, "llama3", build(vocab, merges, LLAMA3_REGEX, qwen3, False, llama3=True),
+                                  texts, rng)
+    # HF's ByteFallback turns a whole run of byte tokens into U+FFFDs when any of it is invalid,
+    # which no token-by-token decoder can match: these two compare encodes and round trips only.
+    sp_texts = texts[:600] + HARD_CASES
+    counts["spbpe"] = hf_fixture(args.out, "spbpe", trained_sp_style(corpus, False), sp_texts, rng, False)
+    counts["metaspace"] = hf_fixture(args.out, "metaspace", trained_sp_style(corpus, True), sp_texts, rng, False)
     n = spm_fixture(args.out, corpus, texts[:400] + HARD_CASES, rng)
     if n is not None:
         counts["spm"] = n

@@ -90,7 +90,7 @@ TEST_P(Differential, MatchesReference) {
   std::printf("[ %s ] %zu encodes (%zu bytes), %zu decodes compared\n", GetParam().c_str(), encoded, bytes, decoded);
 }
 
-INSTANTIATE_TEST_SUITE_P(Reference, Differential, ::testing::Values("qwen2", "qwen35", "qwen2_pairs", "spm"));
+INSTANTIATE_TEST_SUITE_P(Reference, Differential, ::testing::Values("qwen2", "qwen35", "qwen2_pairs", "llama3", "spbpe", "metaspace", "spm"));
 
 }  // namespace
 }  // namespace hlwq
