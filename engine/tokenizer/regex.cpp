@@ -71,7 +71,7 @@ Regex::Regex(std::string_view pattern, bool literal, const std::string& where) :
   const std::string source = literal ? std::string(pattern) : translate(pattern);
   int err = 0;
   PCRE2_SIZE offset = 0;
-  uint32_t options = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+  uint32_t options = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);  // LITERAL refuses UCP
   impl_->code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(source.data()), source.size(), options, &err, &offset, nullptr);
   if (!impl_->code)
     throw_error(ErrorKind::Tokenizer, where, ": bad regex '", std::string(pattern), "': ", pcre2_message(err), " at offset ",
