@@ -92,22 +92,10 @@ void BpeModel::tokenize(std::string_view piece, std::vector<int32_t>& out) const
       return;
     }
   }
-  const bool cacheable = piece.size() <= kCacheMaxPiece;
-  if (cacheable) {
-    std::lock_guard lock(cache_mutex_);
-    auto it = cache_.find(piece);
-    if (it != cache_.end()) {
-      out.insert(out.end(), it->second.begin(), it->second.end());
-      return;
-    }
-  }
+  if (cache_.get(piece, out)) return;
   const std::size_t before = out.size();
   merge_word(piece, out);
-  if (cacheable) {
-    std::lock_guard lock(cache_mutex_);
-    if (cache_.size() >= kCacheMaxEntries) cache_.clear();
-    cache_.emplace(std::string(piece), std::vector<int32_t>(out.begin() + static_cast<std::ptrdiff_t>(before), out.end()));
-  }
+  cache_.put(piece, out.data() + before, out.size() - before);
 }
 
 void BpeModel::merge_word(std::string_view piece, std::vector<int32_t>& out) const {

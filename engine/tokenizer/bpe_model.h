@@ -2,7 +2,6 @@
 // tokenizer.json "model" of type BPE: vocabulary, ranked merges, and the merge loop that turns
 // one pre-tokenized piece into ids (lowest rank first, leftmost first on ties, as HF does).
 #include <cstdint>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +9,7 @@
 #include <vector>
 
 #include "tokenizer/json_fields.h"
+#include "tokenizer/piece_cache.h"
 
 namespace hlwq {
 
@@ -44,10 +44,7 @@ class BpeModel {
   std::string continuing_subword_prefix_, end_of_word_suffix_;
   bool fuse_unk_ = false, byte_fallback_ = false, ignore_merges_ = false;
 
-  // Prose repeats its words: caching a piece's ids skips the merge loop for most of them.
-  static constexpr std::size_t kCacheMaxEntries = 1 << 18, kCacheMaxPiece = 256;
-  mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<int32_t>, Hash, std::equal_to<>> cache_;
+  mutable PieceCache cache_;
 };
 
 }  // namespace hlwq

@@ -29,7 +29,9 @@ class Split final : public PreTokenizer {
 
   void pre_tokenize(std::vector<std::string>& pieces, bool) const override {
     std::vector<std::string> out;
-    out.reserve(pieces.size() * 4);
+    std::size_t bytes = 0;
+    for (const auto& p : pieces) bytes += p.size();
+    out.reserve(pieces.size() + bytes / 4);  // prose averages ~4.5 bytes a piece
     struct Part {
       std::size_t s, e;
       bool match;
