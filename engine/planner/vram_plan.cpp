@@ -17,7 +17,9 @@ constexpr uint64_t kBf16 = 2;
 constexpr uint64_t kF32 = 4;
 constexpr int kQuantBlock = 128;      // hlwq-format.md section 1
 constexpr int kDeltaNetChunk = 64;    // qwen35.md section 4: WY-form prefill chunk
-constexpr int kAttnSplits = 128;      // flash-decoding: sequence splits per query head
+// Flash-decoding splits: one per 256 cached tokens, at most 512 blocks over the KV heads.
+constexpr int kAttnTokensPerSplit = 256;
+constexpr int kAttnMaxBlocks = 512;
 
 uint64_t round_up(uint64_t x, uint64_t to) { return (x + to - 1) / to * to; }
 
@@ -82,7 +84,8 @@ Arena weights_arena(const ModelSpec& model) {
       b.add(t.name + "__packed", quant_codes_bytes(t.rows, t.cols, model.weight_bits));
       b.add(t.name + "__norms", quant_norms_bytes(t.rows, t.cols));
     } else {
-      b.add(t.name, uint64_t(t.rows) * uint64_t(t.cols) * kBf16);
+      // Norm weights, conv1d, A_log, dt_bias: the kernels read them as fp32.
+      b.add(t.name, uint64_t(t.rows) * uint64_t(t.cols) * kF32);
     }
   }
   return b.take();
@@ -113,12 +116,12 @@ Arena kv_arena(const Config& c, const PlanOptions& o) {
   return b.take();
 }
 
-// Per DeltaNet layer i: "layers.<i>.state" (Hv x dk x dv fp32) and "layers.<i>.conv" (the
-// last kernel-1 pre-conv qkv rows, fp32).
+// Per DeltaNet layer i: "layers.<i>.state" (Hv x dk x dv fp32) and "layers.<i>.conv" (a ring
+// of the last `kernel` pre-conv qkv rows, fp32: the current row goes in before the conv).
 Arena recurrent_arena(const Config& c) {
   ArenaBuilder b(ArenaId::RecurrentState);
   const uint64_t state = uint64_t(c.linear_num_value_heads) * c.linear_key_head_dim * c.linear_value_head_dim * kF32;
-  const uint64_t conv = uint64_t(c.linear_conv_kernel_dim - 1) * uint64_t(c.linear_qkv_dim()) * kF32;
+  const uint64_t conv = uint64_t(c.linear_conv_kernel_dim) * uint64_t(c.linear_qkv_dim()) * kF32;
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     if (c.layer_types[i] != LayerType::LinearAttention) continue;
     const std::string p = "layers." + std::to_string(i) + ".";
@@ -143,10 +146,12 @@ Arena scratch_arena(const Config& c, const PlanOptions& o) {
   const uint64_t fused_out = std::max({2 * attn_width + 2 * kv_heads * hd,  // q+gate, k, v
                                        qkv + value_width + 2 * Hv,           // qkv, z, b, a
                                        2 * I});                              // gate, up
-  uint64_t largest_body_linear = 0;
-  for (const TensorShape& t : weight_inventory(c))
-    if (t.linear && t.name != "lm_head.weight")
-      largest_body_linear = std::max(largest_body_linear, uint64_t(t.rows) * uint64_t(t.cols));
+  // Prefill dequantizes one (fused) matrix at a time to BF16 for cuBLAS: the fused input
+  // projections and gate/up read H columns; o_proj, out_proj and down are not fused.
+  const uint64_t largest_matrix = std::max({fused_out * H, H * attn_width, H * value_width, H * I});
+  const uint64_t splits = std::max<uint64_t>(
+      1, std::min<uint64_t>((uint64_t(o.context_length) + kAttnTokensPerSplit - 1) / kAttnTokensPerSplit,
+                            kAttnMaxBlocks / std::max<uint64_t>(1, kv_heads)));
   const uint64_t chunks = (R + kDeltaNetChunk - 1) / kDeltaNetChunk;
   const uint64_t L = kDeltaNetChunk;
   const uint64_t per_chunk_head = 2 * L * L + L * (dk + dv) + 2 * L;  // A/T, P, W, U, gamma, beta
@@ -157,9 +162,10 @@ Arena scratch_arena(const Config& c, const PlanOptions& o) {
   b.add("proj", R * fused_out * kF32);               // outputs of the fused projections
   b.add("conv", R * qkv * kF32);                     // DeltaNet conv + SiLU output
   b.add("mixer", R * std::max(attn_width, value_width) * kF32);  // attention / DeltaNet output
+  b.add("q_rotated", R * attn_width * kF32);         // normed, RoPE'd, Hadamard-rotated queries
   b.add("deltanet_chunks", chunks * Hv * per_chunk_head * kF32);
-  b.add("attn_partials", heads * kAttnSplits * (hd + 2) * kF32);  // split-K partial o, max, sum
-  b.add("dequant", largest_body_linear * kBf16);     // one Linear as BF16 for cuBLAS prefill
+  b.add("attn_partials", heads * splits * (hd + 2) * kF32);  // split-K partial o, max, sum
+  b.add("dequant", largest_matrix * kBf16);          // one matrix as BF16 for cuBLAS prefill
   return b.take();
 }
 
