@@ -40,6 +40,7 @@ TEST_P(Differential, MatchesReference) {
   std::string why;
   const auto dir = test::reference_fixtures(&why);
   if (!dir) GTEST_SKIP() << why;
+  if (GetParam() == "spm" && !HLWQ_TEST_HAVE_SENTENCEPIECE) GTEST_SKIP() << "built without libsentencepiece";
   const auto folder = *dir / GetParam();
   if (!std::filesystem::exists(folder / "cases.bin")) GTEST_SKIP() << "no reference fixture for " << GetParam() << " (library missing?)";
   std::unique_ptr<Tokenizer> tok;
