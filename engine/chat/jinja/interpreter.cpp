@@ -14,14 +14,29 @@ namespace {
 
 int64_t int_of(const Value& v) { return v.is_bool() ? int64_t{v.as_bool()} : v.as_int(); }
 
+// Python's ints are unbounded; ours are 64-bit, so say so instead of wrapping around.
+[[noreturn]] void overflow() { throw RenderError("integer overflow: the result does not fit in 64 bits"); }
+
+// `'x' * n` / `[..] * n` beyond this is a template bug or an attack, not a prompt.
+constexpr uint64_t kMaxRepeatBytes = uint64_t{256} << 20;
+
 Value arith(const std::string& op, const Value& a, const Value& b) {
   if (a.is_undefined()) fail_undefined(a);
   if (b.is_undefined()) fail_undefined(b);
   if (op == "+") return py_add(a, b);
   if (a.is_number() && b.is_number()) {
     bool fl = a.is_float() || b.is_float();
-    if (op == "-") return fl ? Value(a.as_double() - b.as_double()) : Value(int_of(a) - int_of(b));
-    if (op == "*") return fl ? Value(a.as_double() * b.as_double()) : Value(int_of(a) * int_of(b));
+    int64_t r = 0;
+    if (op == "-") {
+      if (fl) return Value(a.as_double() - b.as_double());
+      if (__builtin_sub_overflow(int_of(a), int_of(b), &r)) overflow();
+      return Value(r);
+    }
+    if (op == "*") {
+      if (fl) return Value(a.as_double() * b.as_double());
+      if (__builtin_mul_overflow(int_of(a), int_of(b), &r)) overflow();
+      return Value(r);
+    }
     if (op == "/") {
       if (b.as_double() == 0) throw RenderError("division by zero");
       return Value(a.as_double() / b.as_double());
@@ -41,9 +56,10 @@ Value arith(const std::string& op, const Value& a, const Value& b) {
     }
     if (op == "**") {
       if (!fl && int_of(b) >= 0) {
-        int64_t r = 1, base = int_of(a);
-        for (int64_t e = int_of(b); e > 0; --e) r *= base;
-        return Value(r);
+        int64_t p = 1, base = int_of(a);
+        for (int64_t e = int_of(b); e > 0; --e)
+          if (__builtin_mul_overflow(p, base, &p)) overflow();
+        return Value(p);
       }
       return Value(std::pow(a.as_double(), b.as_double()));
     }
@@ -53,6 +69,9 @@ Value arith(const std::string& op, const Value& a, const Value& b) {
     const Value* n = seq == &a ? &b : &a;
     if (seq && (n->is_int() || n->is_bool())) {
       int64_t times = int_of(*n);
+      size_t unit = seq->is_string() ? seq->str().size() : seq->list().items.size() * sizeof(Value);
+      if (times > 0 && unit > 0 && static_cast<uint64_t>(times) > kMaxRepeatBytes / unit)
+        throw RenderError("repetition result would exceed " + std::to_string(kMaxRepeatBytes >> 20) + " MiB");
       if (seq->is_string()) {
         std::string r;
         for (int64_t i = 0; i < times; ++i) r += seq->str();
@@ -75,7 +94,9 @@ Value py_add(const Value& a, const Value& b) {
   if (b.is_undefined()) fail_undefined(b);
   if (a.is_number() && b.is_number()) {
     if (a.is_float() || b.is_float()) return Value(a.as_double() + b.as_double());
-    return Value(int_of(a) + int_of(b));
+    int64_t r = 0;
+    if (__builtin_add_overflow(int_of(a), int_of(b), &r)) overflow();
+    return Value(r);
   }
   if (a.is_string() && b.is_string()) {
     // markupsafe: Markup + str escapes the plain side, and so does str + Markup.

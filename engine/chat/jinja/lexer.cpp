@@ -58,7 +58,9 @@ class Lexer {
       }
       if (!text.empty()) push(Tok::Text, text, pos_);
       pos_ = start + 2 + ((sign == '-' || sign == '+') ? 1 : 0);
-      if (kind == '#') {
+      if (kind == '%' && raw_block(start)) {
+        // handled: the raw body is text
+      } else if (kind == '#') {
         size_t end = s_.find("#}", pos_);
         if (end == std::string::npos) fail("missing end of comment tag", start);
         char before = end > pos_ ? s_[end - 1] : 0;
@@ -80,6 +82,48 @@ class Lexer {
       if (i + 1 < s_.size() && (s_[i + 1] == '{' || s_[i + 1] == '%' || s_[i + 1] == '#')) return i;
     }
     return std::string::npos;
+  }
+
+  // `{% raw %}...{% endraw %}`: the body is text, tags inside are not interpreted. pos_ is
+  // just past the opening `{%` (and its sign). Returns false when this is not a raw tag.
+  bool raw_block(size_t tag_start) {
+    size_t p = pos_;
+    while (p < s_.size() && is_space(s_[p])) ++p;
+    if (s_.compare(p, 3, "raw") != 0 || (p + 3 < s_.size() && (is_name_start(s_[p + 3]) || is_digit(s_[p + 3]))))
+      return false;
+    p += 3;
+    while (p < s_.size() && is_space(s_[p])) ++p;
+    char sign = 0;
+    if (p < s_.size() && s_[p] == '-') { sign = '-'; ++p; }
+    if (s_.compare(p, 2, "%}") != 0) fail("expected '%}' after 'raw'", p);
+    p += 2;
+    if (sign == '-')
+      while (p < s_.size() && is_space(s_[p])) ++p;
+    for (size_t q = s_.find("{%", p); q != std::string::npos; q = s_.find("{%", q + 2)) {
+      size_t r = q + 2;
+      char end_sign = (r < s_.size() && (s_[r] == '-' || s_[r] == '+')) ? s_[r++] : 0;
+      while (r < s_.size() && is_space(s_[r])) ++r;
+      if (s_.compare(r, 6, "endraw") != 0) continue;
+      r += 6;
+      while (r < s_.size() && is_space(s_[r])) ++r;
+      char close_sign = (r < s_.size() && (s_[r] == '-' || s_[r] == '+')) ? s_[r++] : 0;
+      if (s_.compare(r, 2, "%}") != 0) continue;
+      std::string body = s_.substr(p, q - p);
+      if (end_sign == '-') {
+        while (!body.empty() && is_space(body.back())) body.pop_back();
+      } else if (end_sign != '+') {
+        size_t l_pos = body.rfind('\n');
+        l_pos = l_pos == std::string::npos ? 0 : l_pos + 1;
+        bool blank = l_pos < body.size();
+        for (size_t i = l_pos; i < body.size() && blank; ++i) blank = body[i] == ' ' || body[i] == '\t';
+        if (blank && l_pos > 0) body.resize(l_pos);
+      }
+      if (!body.empty()) push(Tok::Text, body, p);
+      pos_ = r + 2;
+      finish_tag(close_sign, true);
+      return true;
+    }
+    fail("missing endraw for the raw block", tag_start);
   }
 
   // After a tag's closing delimiter: `-` strips all following whitespace; a block or

@@ -100,7 +100,9 @@ class Parser {
           ++i_;
           return {std::move(body), name};
         }
+        if (++block_depth_ > kMaxNesting) fail_here("blocks nested too deeply");
         body.push_back(parse_statement());
+        --block_depth_;
       } else {
         fail_here("unexpected " + describe(tk));
       }
@@ -308,6 +310,12 @@ class Parser {
   }
 
   ExprPtr parse_expression() {
+    // Deeply nested input would exhaust the stack; real templates nest a handful of levels.
+    if (++nesting_ > kMaxNesting) fail_here("expression nested too deeply");
+    struct Leave {
+      int& d;
+      ~Leave() { --d; }
+    } leave{nesting_};
     int line = cur().line;
     ExprPtr e = parse_or();
     while (skip_name("if")) {
@@ -409,6 +417,11 @@ class Parser {
     return l;
   }
   ExprPtr parse_unary(bool with_filter) {
+    if (++nesting_ > kMaxNesting) fail_here("expression nested too deeply");
+    struct Leave {
+      int& d;
+      ~Leave() { --d; }
+    } leave{nesting_};
     int line = cur().line;
     ExprPtr node;
     if (is_op("-") || is_op("+")) {
@@ -639,6 +652,9 @@ class Parser {
   size_t i_ = 0;
   int loop_depth_ = 0;
   int if_depth_ = 0;
+  int nesting_ = 0;
+  int block_depth_ = 0;
+  static constexpr int kMaxNesting = 400;
 };
 
 }  // namespace

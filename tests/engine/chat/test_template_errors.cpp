@@ -147,3 +147,25 @@ TEST(ChatTemplateLoading, ChatmlFallbackRendersPlainChatml) {
   EXPECT_EQ(t.render(nlohmann::json::parse(R"([{"role":"user","content":"x"}])"), no_prompt),
             "<|im_start|>user\nx<|im_end|>\n");
 }
+
+TEST(ChatTemplateErrors, HostileTemplatesFailCleanly) {
+  // Deep nesting is refused at parse time instead of exhausting the stack.
+  std::string deep = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
+  std::string msg = error_of([&] { ChatTemplate::from_string(deep, "deep.jinja"); });
+  EXPECT_NE(msg.find("nested too deeply"), std::string::npos) << msg;
+  std::string blocks;
+  for (int i = 0; i < 2000; ++i) blocks += "{% if true %}";
+  error_of([&] { ChatTemplate::from_string(blocks, "blocks.jinja"); });
+
+  // Runaway recursion, huge repetitions and 64-bit overflow are render errors.
+  auto rec = ChatTemplate::from_string("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", "rec.jinja");
+  msg = error_of([&] { rec.render(one_user()); });
+  EXPECT_NE(msg.find("recursed too deeply"), std::string::npos) << msg;
+  auto big = ChatTemplate::from_string("{{ 'x' * 10000000000 }}", "big.jinja");
+  error_of([&] { big.render(one_user()); });
+  auto ovf = ChatTemplate::from_string("{{ 2 ** 64 }}", "ovf.jinja");
+  msg = error_of([&] { ovf.render(one_user()); });
+  EXPECT_NE(msg.find("overflow"), std::string::npos) << msg;
+  auto range = ChatTemplate::from_string("{{ range(1000000)|length }}", "range.jinja");
+  error_of([&] { range.render(one_user()); });
+}

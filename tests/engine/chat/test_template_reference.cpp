@@ -1,6 +1,7 @@
 // Differential test: every template in $HLWQ_REFERENCE_DATA/chat-templates and in
 // templates/ here, times 68 generated conversations, must render byte-identically to
 // python3-jinja2 set up as transformers sets it up; where jinja2 fails, we must fail too.
+#include <chrono>
 #include <filesystem>
 
 #include <gtest/gtest.h>
@@ -55,6 +56,7 @@ TEST(ChatTemplateReference, ConversationsMatchJinja2ByteForByte) {
   for (const auto& f : files) templates.emplace(f, ChatTemplate::from_model_dir(f));
 
   int compared = 0, identical = 0, both_failed = 0;
+  auto start = std::chrono::steady_clock::now();
   for (const auto& r : (*ref)["results"]) {
     const std::string tpl = r["template"].get<std::string>();
     const std::string id = r["case"].get<std::string>();
@@ -77,6 +79,7 @@ TEST(ChatTemplateReference, ConversationsMatchJinja2ByteForByte) {
       if (!error.empty()) ++both_failed;
     }
   }
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "[chat] " << files.size() << " templates x " << cases.size() << " conversations: " << compared
-            << " compared, " << identical << " byte-identical, " << both_failed << " rejected by both\n";
+            << " compared, " << identical << " byte-identical, " << both_failed << " rejected by both; C++ render time " << seconds * 1e3 / compared << " ms per conversation\n";
 }
