@@ -132,15 +132,10 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t se
   fill_uniform(m->final_norm_.get<float>(), d.hidden, -0.1f, 0.1f, seed + 7, s);
   m->lm_head_ = make_q5(d.vocab, d.hidden, seed * 1000 + 999, s, "lm_head");
 
-  const std::vector<float> q5 = symmetric(kQ5, 16), q4 = symmetric(kQ4, 8), q3 = symmetric(kQ3, 4),
-                           q2 = symmetric(kQ2, 2);
+  const std::vector<float> q5 = symmetric(kQ5, 16);
   m->codebook_ = DeviceBuffer(32 * sizeof(float), "codebook");
   check(cudaMemcpy(m->codebook_.get(), q5.data(), 32 * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy(codebook)");
-  m->kv_codebooks_ = DeviceBuffer((16 + 8 + 4) * sizeof(float), "KV codebooks");  // Q4 | Q3 | Q2
-  float* kvb = m->kv_codebooks_.get<float>();
-  check(cudaMemcpy(kvb, q4.data(), 16 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
-  check(cudaMemcpy(kvb + 16, q3.data(), 8 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
-  check(cudaMemcpy(kvb + 24, q2.data(), 4 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
+  m->upload_kv_codebooks();
 
   // Embedding: bf16 [vocab][hidden]; a repeated random block is as good as fresh noise here.
   const std::size_t emb_n = std::size_t(d.vocab) * d.hidden;
@@ -168,22 +163,62 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t se
     m->embedding_ = m->embedding_dev_.get<uint16_t>();
   }
 
-  // activations
-  int max_proj = 0;
-  for (auto& l : m->layers_) max_proj = std::max(max_proj, l.in_proj.m.rows);
-  m->x_ = DeviceBuffer(d.hidden * 4, "residual stream");
-  m->proj_ = DeviceBuffer(std::size_t(max_proj) * 4, "projections");
-  m->mix_ = DeviceBuffer(std::size_t(std::max(d.heads * 256, d.hv * 128)) * 4, "mixer output");
-  m->h_ = DeviceBuffer(std::size_t(d.intermediate) * 4, "MLP hidden");
-  m->logits_ = DeviceBuffer(std::size_t(d.vocab) * 4, "logits");
-  m->token_ = DeviceBuffer(4, "token");
-  m->pos_ = DeviceBuffer(4, "position");
-  m->argmax_ = DeviceBuffer(argmax_scratch_bytes(d.vocab), "argmax scratch");
-  m->q_work_ = DeviceBuffer(std::size_t(d.heads) * 256 * 4, "rotated queries");
-  check(cudaMemset(m->token_.get(), 0, 4), "cudaMemset(token)");
-  check(cudaMemset(m->pos_.get(), 0, 4), "cudaMemset(position)");
+  m->allocate_activations();
   check(cudaDeviceSynchronize(), "building the synthetic model");
   return m;
+}
+
+void Qwen35Gpu::upload_kv_codebooks() {
+  const std::vector<float> q4 = symmetric(kQ4, 8), q3 = symmetric(kQ3, 4), q2 = symmetric(kQ2, 2);
+  kv_codebooks_ = DeviceBuffer((16 + 8 + 4) * sizeof(float), "KV codebooks");  // Q4 | Q3 | Q2
+  float* kvb = kv_codebooks_.get<float>();
+  check(cudaMemcpy(kvb, q4.data(), 16 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
+  check(cudaMemcpy(kvb + 16, q3.data(), 8 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
+  check(cudaMemcpy(kvb + 24, q2.data(), 4 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
+}
+
+void Qwen35Gpu::allocate_activations() {
+  const Qwen35Dims& d = dims_;
+  int max_proj = 0;
+  for (auto& l : layers_) max_proj = std::max(max_proj, l.in_proj.m.rows);
+  x_ = DeviceBuffer(d.hidden * 4, "residual stream");
+  proj_ = DeviceBuffer(std::size_t(max_proj) * 4, "projections");
+  mix_ = DeviceBuffer(std::size_t(std::max(d.heads * 256, d.hv * 128)) * 4, "mixer output");
+  h_ = DeviceBuffer(std::size_t(d.intermediate) * 4, "MLP hidden");
+  logits_ = DeviceBuffer(std::size_t(d.vocab) * 4, "logits");
+  token_ = DeviceBuffer(4, "token");
+  pos_ = DeviceBuffer(4, "position");
+  argmax_ = DeviceBuffer(argmax_scratch_bytes(d.vocab), "argmax scratch");
+  q_work_ = DeviceBuffer(std::size_t(d.heads) * 256 * 4, "rotated queries");
+  check(cudaMemset(token_.get(), 0, 4), "cudaMemset(token)");
+  check(cudaMemset(pos_.get(), 0, 4), "cudaMemset(position)");
+}
+
+void Qwen35Gpu::set_input(int32_t token, int pos, cudaStream_t stream) {
+  check(cudaMemcpyAsync(token_.get(), &token, 4, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync(token)");
+  check(cudaMemcpyAsync(pos_.get(), &pos, 4, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync(position)");
+  check(cudaStreamSynchronize(stream), "set_input");  // the host values are stack variables
+}
+
+void Qwen35Gpu::save_recurrent_state(std::vector<DeviceBuffer>& into) const {
+  std::vector<const DeviceBuffer*> src;
+  for (auto& b : delta_state_) src.push_back(&b);
+  for (auto& b : conv_ring_) src.push_back(&b);
+  if (into.size() != src.size()) {
+    into.clear();
+    for (auto* b : src) into.emplace_back(b->bytes(), "recurrent state snapshot");
+  }
+  for (size_t i = 0; i < src.size(); ++i)
+    check(cudaMemcpy(into[i].get(), src[i]->get(), src[i]->bytes(), cudaMemcpyDeviceToDevice), "snapshot copy");
+}
+
+void Qwen35Gpu::load_recurrent_state(const std::vector<DeviceBuffer>& from) {
+  std::vector<DeviceBuffer*> dst;
+  for (auto& b : delta_state_) dst.push_back(&b);
+  for (auto& b : conv_ring_) dst.push_back(&b);
+  if (from.size() != dst.size()) throw_error(ErrorKind::Internal, "load_recurrent_state: snapshot does not match");
+  for (size_t i = 0; i < dst.size(); ++i)
+    check(cudaMemcpy(dst[i]->get(), from[i].get(), dst[i]->bytes(), cudaMemcpyDeviceToDevice), "restore copy");
 }
 
 Qwen35Gpu::~Qwen35Gpu() {

@@ -13,6 +13,13 @@
 #include "device_buffer.h"
 #include "q5_matrix.h"
 
+namespace hlwq {
+class WeightStore;
+namespace qwen35 {
+struct Config;
+}
+}  // namespace hlwq
+
 namespace hlwq::cuda {
 
 // The sizes the GPU code needs (qwen35.md section 1); filled from qwen35::Config.
@@ -53,6 +60,17 @@ class Qwen35Gpu {
   // Random codes and norms (scaled so activations stay O(1)), random small vectors. The
   // embedding lives in mapped pinned host memory when embedding_on_host.
   static std::unique_ptr<Qwen35Gpu> synthetic(const Qwen35Dims& dims, uint64_t seed, bool embedding_on_host);
+  // A real checkpoint (qwen35_load.cpp): every Linear must be 5-bit HLWQ codes sharing one
+  // codebook; they are repacked into the GEMV layout and fused (q/k/v, qkv/z/b/a, gate/up).
+  // Throws Error{UnsupportedArch} for shapes or widths the kernels do not cover.
+  static std::unique_ptr<Qwen35Gpu> from_weights(const qwen35::Config& config, const WeightStore& store,
+                                                 bool embedding_on_host);
+  // Copies / restores the DeltaNet and conv state (for the backend's snapshot / rewind).
+  void save_recurrent_state(std::vector<DeviceBuffer>& into) const;
+  void load_recurrent_state(const std::vector<DeviceBuffer>& from);
+  // Sets the token and position the next step reads (host -> device, on `stream`).
+  void set_input(int32_t token, int pos, cudaStream_t stream);
+  int capacity() const { return capacity_; }
   ~Qwen35Gpu();
 
   // (Re)allocates the KV cache for `capacity` tokens at the given bits and the recurrent state.
@@ -84,6 +102,8 @@ class Qwen35Gpu {
  private:
   Qwen35Gpu() = default;
   void destroy_graph();
+  void allocate_activations();
+  void upload_kv_codebooks();
 
   Qwen35Dims dims_;
   std::vector<LayerWeights> layers_;

@@ -1,0 +1,164 @@
+#include "cuda_backend.h"
+
+#include <cuda_runtime.h>
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "cuda_check.h"
+#include "device_buffer.h"
+#include "formats/weights.h"
+#include "models/sampler.h"
+#include "qwen35_gpu.h"
+
+namespace hlwq::cuda {
+namespace {
+
+bool kv_bits_ok(int bits) { return bits == 16 || bits == 4 || bits == 3 || bits == 2; }
+
+class CudaBackend final : public ModelBackend {
+ public:
+  CudaBackend(const ModelSource& src, const BackendOptions& opt) : config_(src.config), name_(src.name) {
+    if (!src.weights) throw_error(ErrorKind::InvalidArgument, "CUDA backend: no weights for ", src.name);
+    check_kv(opt.kv);
+    if (opt.context_length <= 0)
+      throw_error(ErrorKind::InvalidArgument, "CUDA backend: context length ", std::to_string(opt.context_length));
+    cudaDeviceProp prop{};
+    require_device();
+    check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+    device_ = prop.name;
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    model_ = Qwen35Gpu::from_weights(config_, *src.weights, /*embedding_on_host=*/true);
+    kv_ = opt.kv;
+    model_->allocate_cache(opt.context_length, kv_.k_bits, kv_.v_bits);
+    logits_host_.resize(size_t(config_.vocab_size));
+  }
+  ~CudaBackend() override {
+    model_.reset();
+    if (stream_) cudaStreamDestroy(stream_);
+  }
+
+  std::string name() const override { return "CUDA"; }
+  std::string device_name() const override { return device_; }
+  const qwen35::Config& config() const override { return config_; }
+  int context_max() const override { return model_->capacity(); }
+  int n_cached() const override { return n_cached_; }
+
+  void forward(std::span<const int32_t> tokens, int pos, float* logits, int n_logits) override {
+    if (pos != n_cached_)
+      throw_error(ErrorKind::InvalidArgument, "CUDA backend: forward at position ", std::to_string(pos),
+                  " but the cache holds ", std::to_string(n_cached_), " tokens");
+    if (pos + int(tokens.size()) > context_max())
+      throw_error(ErrorKind::ContextFull, "CUDA backend: ", std::to_string(pos + tokens.size()),
+                  " tokens do not fit the context of ", std::to_string(context_max()));
+    n_logits = std::min<int>(n_logits, int(tokens.size()));
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      step(tokens[i]);
+      const int from_end = int(tokens.size() - i);
+      if (logits && from_end <= n_logits) {
+        float* dst = logits + size_t(n_logits - from_end) * config_.vocab_size;
+        check(cudaMemcpyAsync(dst, model_->logits_dev(), size_t(config_.vocab_size) * 4, cudaMemcpyDeviceToHost, stream_),
+              "cudaMemcpyAsync(logits)");
+      }
+    }
+    check(cudaStreamSynchronize(stream_), "CUDA backend forward");
+  }
+
+  int32_t decode_and_sample(int32_t token, int pos, const SamplingParams& params, std::span<const int32_t> history,
+                            float uniform) override {
+    forward(std::span<const int32_t>(&token, 1), pos, logits_host_.data(), 1);
+    return sample_token(logits_host_, params, history, uniform);
+  }
+
+  void set_kv(const KvConfig& kv) override {
+    check_kv(kv);
+    if (kv == kv_) return;
+    // Recompute the cached tokens at the new width: exact, and the history is on the host.
+    const std::vector<int32_t> replay = history_;
+    kv_ = kv;
+    model_->allocate_cache(context_max(), kv_.k_bits, kv_.v_bits);
+    n_cached_ = 0;
+    history_.clear();
+    snapshot_pos_ = -1;
+    if (!replay.empty()) forward(replay, 0, nullptr, 0);
+  }
+  KvConfig kv() const override { return kv_; }
+
+  void snapshot() override {
+    model_->save_recurrent_state(snapshot_);
+    snapshot_pos_ = n_cached_;
+  }
+  int rewind(int n) override {
+    if (n >= n_cached_) return n_cached_;
+    if (snapshot_pos_ >= 0 && snapshot_pos_ <= n) {
+      model_->load_recurrent_state(snapshot_);
+      n_cached_ = snapshot_pos_;  // attention K/V past this position are simply overwritten
+    } else {
+      reset();
+    }
+    history_.resize(size_t(n_cached_));
+    return n_cached_;
+  }
+  void reset() override {
+    model_->allocate_cache(context_max(), kv_.k_bits, kv_.v_bits);
+    n_cached_ = 0;
+    history_.clear();
+    snapshot_pos_ = -1;
+  }
+
+  MemoryBreakdown memory() const override {
+    MemoryBreakdown m;
+    m.weights = model_->weight_bytes();
+    m.embedding = uint64_t(config_.vocab_size) * config_.hidden_size * 2;  // in mapped host memory
+    m.kv_cache = model_->kv_bytes_allocated();
+    m.kv_used = context_max() ? m.kv_cache * uint64_t(n_cached_) / uint64_t(context_max()) : 0;
+    m.kv_used_fp16 = uint64_t(n_cached_) * config_.num_full_attention_layers() * 2 * config_.num_key_value_heads *
+                     config_.head_dim * 2;
+    m.recurrent_state = model_->state_bytes();
+    return m;
+  }
+
+ private:
+  static void check_kv(const KvConfig& kv) {
+    if (!kv_bits_ok(kv.k_bits) || !kv_bits_ok(kv.v_bits))
+      throw_error(ErrorKind::InvalidArgument, "CUDA backend: KV cache ", kv_name(kv),
+                  " is not supported on the GPU (fp16, q4, q3, q2 and their K/V mixes are)");
+  }
+
+  void step(int32_t token) {
+    if (token < 0 || token >= config_.vocab_size)
+      throw_error(ErrorKind::InvalidArgument, "CUDA backend: token id ", std::to_string(token), " outside the vocabulary of ",
+                  std::to_string(config_.vocab_size));
+    model_->set_input(token, n_cached_, stream_);
+    model_->step_graph(stream_);
+    history_.push_back(token);
+    ++n_cached_;
+  }
+
+  qwen35::Config config_;
+  std::string name_, device_;
+  cudaStream_t stream_ = nullptr;
+  std::unique_ptr<Qwen35Gpu> model_;
+  KvConfig kv_;
+  int n_cached_ = 0, snapshot_pos_ = -1;
+  std::vector<int32_t> history_;
+  std::vector<DeviceBuffer> snapshot_;
+  std::vector<float> logits_host_;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelBackend> make_cuda_backend(const ModelSource& source, const BackendOptions& options) {
+  return std::make_unique<CudaBackend>(source, options);
+}
+
+void register_cuda_backend() {
+  static const bool once = [] {
+    register_backend(BackendKind::Cuda, make_cuda_backend);
+    return true;
+  }();
+  (void)once;
+}
+
+}  // namespace hlwq::cuda
