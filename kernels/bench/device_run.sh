@@ -23,6 +23,8 @@ if ! cmake -S . -B build-dev -G Ninja "${pc[@]}" -DHLWQ_APP=OFF -DHLWQ_CUDA=ON -
 fi
 targets="hlwq-cuda-bench test_cuda_gemv_q5 test_cuda_deltanet_step test_cuda_attention test_cuda_sampling test_cuda_prefill_gemm"
 cmake --build build-dev --target $targets -j16 >"$OUT/build.log" 2>&1 || { grep -B2 -A8 -E "error|FAILED" "$OUT/build.log" | head -60; exit 1; }
+cmake --build build-dev --target test_cuda_backend -j16 >>"$OUT/build.log" 2>&1 \
+  || echo "test_cuda_backend not built (standalone build, or see build.log)"
 if [ "${SASS:-0}" = 1 ]; then
   cuobjdump -sass build-dev/kernels/hlwq-cuda-bench > "$OUT/sass.txt" 2>&1
   grep -A4 "gemv_q5_kernel" "$OUT/build.log" | grep -E "registers|spill" | head -12
@@ -30,7 +32,7 @@ fi
 if [ "${TESTS:-1}" = 1 ]; then
   for t in build-dev/tests/kernels/test_cuda_*; do
     [ -x "$t" ] || continue
-    "$t" --gtest_brief=1 2>&1 | tee -a "$OUT/tests.log" | grep -E "PASSED|FAILED|SKIPPED|Failure|error" | head -20
+    "$t" 2>&1 | tee -a "$OUT/tests.log" | grep -E "^\[  (PASSED|FAILED|SKIPPED) |Failure|error|Expected|Which is" | head -20
   done
 fi
 if [ "${NCU:-0}" = 1 ]; then  # one gate/up GEMV launch, hardware counters (clocks left alone)
