@@ -144,9 +144,18 @@ Value printf_format(const Value& v, const CallArgs& a) {
   return Value(out);
 }
 
+// An indent width: an int, negative meaning none (as Python's json does), and sane in size.
+int64_t width_arg(const Value& w, const char* filter) {
+  if (!w.is_int()) throw RenderError(std::string(filter) + ": indent must be an int or a string");
+  if (w.as_int() > 256) throw RenderError(std::string(filter) + ": indent " + std::to_string(w.as_int()) + " is too large");
+  return std::max<int64_t>(0, w.as_int());
+}
+
 Value indent(const Value& v, const CallArgs& a) {
   const Value* w = arg(a, 0, "width");
-  std::string ind = w ? (w->is_string() ? w->str() : std::string(static_cast<size_t>(std::max<int64_t>(0, w->as_int())), ' ')) : "    ";
+  std::string ind = "    ";
+  if (w && w->is_string()) ind = w->str();
+  else if (w) ind = std::string(static_cast<size_t>(width_arg(*w, "indent")), ' ');
   bool first = bool_arg(a, 1, "first", false), blank = bool_arg(a, 2, "blank", false);
   std::string s = py_str(v) + "\n";
   std::vector<std::string> lines;
@@ -177,8 +186,7 @@ const std::map<std::string, FilterFn>& filters() {
       o.ensure_ascii = bool_arg(a, 0, "ensure_ascii", false);
       if (const Value* ind = arg(a, 1, "indent"); ind && !ind->is_none()) {
         if (ind->is_string()) o.indent = ind->str();
-        else if (ind->is_int()) o.indent = std::string(static_cast<size_t>(std::max<int64_t>(0, ind->as_int())), ' ');
-        else throw RenderError("tojson: indent must be an int or a string");
+        else o.indent = std::string(static_cast<size_t>(width_arg(*ind, "tojson")), ' ');
       }
       if (const Value* sep = arg(a, 2, "separators"); sep && !sep->is_none()) {
         if (!sep->is_list() || sep->list().items.size() != 2) throw RenderError("tojson: separators must be a pair");
@@ -325,6 +333,7 @@ const std::map<std::string, FilterFn>& filters() {
     m["round"] = [](const Value& v, const CallArgs& a) -> Value {
       const Value* p = arg(a, 0, "precision");
       const Value* method = arg(a, 1, "method");
+      if (p && !p->is_int()) throw RenderError("round(): precision must be an integer");
       int64_t prec = p ? p->as_int() : 0;
       std::string how = method ? py_str(*method) : "common";
       if (!v.is_number()) throw RenderError("round() needs a number");

@@ -15,6 +15,8 @@ Template::Template(std::string source, std::string name) : source_(std::move(sou
   } catch (const TemplateSyntaxError& e) {
     throw_error(ErrorKind::Template, "chat template ", name_, ":", std::to_string(e.line), ":",
                 std::to_string(e.column), ": syntax error: ", e.what());
+  } catch (const RenderError& e) {  // a bad literal found while parsing
+    throw_error(ErrorKind::Template, "chat template ", name_, ": syntax error: ", e.what());
   }
 }
 
@@ -36,6 +38,13 @@ std::string Template::render(const DictObj& variables) const {
   } catch (const RenderError& e) {
     throw_error(ErrorKind::Template, "chat template ", name_, ":", std::to_string(interpreter.current_line()),
                 ": ", e.what());
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    // A case the engine does not model (a bad argument type deep in a filter, say): still a
+    // template error the user can act on, never a crash.
+    throw_error(ErrorKind::Template, "chat template ", name_, ":", std::to_string(interpreter.current_line()),
+                ": cannot render: ", e.what());
   }
   return out;
 }
