@@ -4,6 +4,7 @@
 #if HLWQ_HAVE_PLANNER
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -109,7 +110,8 @@ RemoteModel remote_model_spec(const std::string& repo, const std::string& revisi
 }
 #endif
 
-void print_text(const planner::FitReport& r, uint64_t download_bytes) {
+// alternative: the same check at the best width when that is not the requested one.
+void print_text(const planner::FitReport& r, const planner::FitReport* alternative, uint64_t download_bytes) {
   const planner::Plan& p = r.plan;
   std::printf("model     %s\n", p.model.name.c_str());
   std::printf("weights   Q%d, %s\n", p.model.weight_bits,
@@ -133,6 +135,12 @@ void print_text(const planner::FitReport& r, uint64_t download_bytes) {
   if (r.best_weight_bits)
     std::printf("\nbest weight width at %s tokens, KV %s: Q%d\n", tokens(p.options.context_length).c_str(),
                 kv_name(p.options.kv).c_str(), *r.best_weight_bits);
+  if (alternative) {
+    std::printf("at Q%d:", alternative->plan.model.weight_bits);
+    for (const planner::ModeFit& m : alternative->per_mode)
+      std::printf("  %s %s", kv_name(m.kv).c_str(), tokens(m.max_context).c_str());
+    std::printf(" tokens\n");
+  }
   else
     std::printf("\nno weight width fits at %s tokens, KV %s%s\n", tokens(p.options.context_length).c_str(),
                 kv_name(p.options.kv).c_str(), p.model.prequantized ? " (an HLWQ repo keeps its own bits)" : "");
@@ -218,7 +226,13 @@ int run_fit(const std::vector<std::string>& argv) {
     if (download_bytes) j["download_bytes"] = download_bytes;
     std::printf("%s\n", j.dump(2).c_str());
   } else {
-    print_text(report, download_bytes);
+    std::optional<planner::FitReport> alternative;
+    if (report.best_weight_bits && *report.best_weight_bits != model.weight_bits) {
+      planner::ModelSpec at_best = model;
+      at_best.weight_bits = *report.best_weight_bits;
+      alternative = planner::check_fit(at_best, gpu, options);
+    }
+    print_text(report, alternative ? &*alternative : nullptr, download_bytes);
   }
   return 0;
 }

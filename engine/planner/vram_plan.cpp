@@ -260,7 +260,7 @@ std::vector<PlanItem> Plan::items() const {
     std::string detail;
     switch (a.id) {
       case ArenaId::Weights:
-        detail = std::to_string(linears) + " Linears at Q" + std::to_string(model.weight_bits) + " + dense BF16";
+        detail = std::to_string(linears) + " Linears at Q" + std::to_string(model.weight_bits) + " + fp32 vectors";
         break;
       case ArenaId::Embedding:
         detail = embedding == EmbeddingPlacement::Device ? "BF16 on the device" : "in host memory (" + format_mib(host_bytes) + ")";
