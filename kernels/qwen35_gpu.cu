@@ -115,12 +115,12 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t se
       fill_uniform(p, std::size_t(conv_c) * 4, -0.5f, 0.5f, ls + 1, s);
       w.conv_w = p;
       p += std::size_t(conv_c) * 4;
-      fill_uniform(p, d.hv, 0.0f, 2.7f, ls + 4, s);  // A = exp(a_log) in [1, 15]
-      w.a_log = p;
-      fill_uniform(p + d.hv, d.hv, -0.5f, 0.5f, ls + 5, s);
-      w.dt_bias = p + d.hv;
-      fill_uniform(p + 2 * d.hv, 128, 0.9f, 1.1f, ls + 6, s);
-      w.out_norm = p + 2 * d.hv;
+      fill_uniform(p, 128, 0.9f, 1.1f, ls + 6, s);  // first: read as float4, keep it 16-byte aligned
+      w.out_norm = p;
+      fill_uniform(p + 128, d.hv, 0.0f, 2.7f, ls + 4, s);  // A = exp(a_log) in [1, 15]
+      w.a_log = p + 128;
+      fill_uniform(p + 128 + d.hv, d.hv, -0.5f, 0.5f, ls + 5, s);
+      w.dt_bias = p + 128 + d.hv;
       w.in_proj = make_q5(conv_c + d.hv * 128 + 2 * d.hv, d.hidden, ls + 2, s, tag + " in_proj");
       w.out_proj = make_q5(d.hidden, d.hv * 128, ls + 3, s, tag + " out_proj");
     }

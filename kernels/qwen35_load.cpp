@@ -177,7 +177,8 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
       w.out_proj = upload(out, tag + " out_proj");
       const auto conv = b.vec(A + "conv1d.weight", int64_t(conv_c) * 4);  // [C, 1, 4] = [C][4]
       small.insert(small.end(), conv.begin(), conv.end());
-      for (auto [n, len] : {std::pair<const char*, int>{"A_log", d.hv}, {"dt_bias", d.hv}, {"norm.weight", 128}}) {
+      // norm before A_log/dt_bias: the GEMV prologue reads it as float4, so it must stay 16-byte aligned
+      for (auto [n, len] : {std::pair<const char*, int>{"norm.weight", 128}, {"A_log", d.hv}, {"dt_bias", d.hv}}) {
         const auto v2 = b.vec(A + n, len);
         small.insert(small.end(), v2.begin(), v2.end());
       }
@@ -201,9 +202,9 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
       w.k_norm = p + 256;
     } else {
       w.conv_w = p;
-      w.a_log = p + size_t(conv_c) * 4;
+      w.out_norm = p + size_t(conv_c) * 4;
+      w.a_log = w.out_norm + 128;
       w.dt_bias = w.a_log + d.hv;
-      w.out_norm = w.dt_bias + d.hv;
     }
     m->layers_.push_back(std::move(w));
   }
