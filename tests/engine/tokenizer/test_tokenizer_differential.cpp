@@ -3,6 +3,7 @@
 // decodes, and streaming decode equal to whole decode.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <sstream>
 
 #include "fixtures.h"
@@ -51,8 +52,11 @@ TEST_P(Differential, MatchesReference) {
   }
   const auto cases = test::read_cases(folder / "cases.bin");
   std::size_t encoded = 0, decoded = 0, bytes = 0, failures = 0;
+  // HLWQ_TEST_MAX_REPORTS raises how many mismatches are printed (default 8).
+  const char* max_env = std::getenv("HLWQ_TEST_MAX_REPORTS");
+  const std::size_t max_reports = max_env ? std::strtoul(max_env, nullptr, 10) : 8;
   auto report = [&](const std::string& what) {
-    if (++failures <= 8) ADD_FAILURE() << what;
+    if (++failures <= max_reports) ADD_FAILURE() << what;
   };
   for (const auto& c : cases) {
     if (c.kind == 0 || c.kind == 4 || c.kind == 1) {
