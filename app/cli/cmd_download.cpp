@@ -68,42 +68,42 @@ class ProgressLine {
 };
 
 int run_download(const std::vector<std::string>& argv) {
-  Args args(argv, {"--revision", "--include", "--exclude", "--quantize", "--cache", "--output", "--parallel"},
-            {"--quiet", "--help"});
-  if (args.flag("--help") || args.positionals().size() != 1) {
-    std::fprintf(args.flag("--help") ? stdout : stderr,
+  Args args(argv, {"revision", "include", "exclude", "quantize", "cache", "output", "parallel"},
+            {"quiet", "help"});
+  if (args.flag("help") || args.positionals().size() != 1) {
+    std::fprintf(args.flag("help") ? stdout : stderr,
                  "usage: hlwq download REPO [--revision REV] [--include GLOB]... [--exclude GLOB]...\n"
                  "                          [--quantize BITS] [--output DIR] [--cache DIR] [--parallel N] [--quiet]\n"
                  "Downloads org/name from the Hugging Face Hub (HF_ENDPOINT, HF_TOKEN, HF_HOME, HF_HUB_CACHE,\n"
                  "HF_HUB_OFFLINE) into the shared HF cache and prints the local folder. --quantize BITS fetches a\n"
                  "BF16 checkpoint one shard at a time and keeps only the HLWQ-quantized result (--output DIR).\n"
                  "Interrupted downloads resume where they stopped.\n");
-    return args.flag("--help") ? 0 : 2;
+    return args.flag("help") ? 0 : 2;
   }
   hub::HubSettings settings = hub::HubSettings::from_environment();
-  if (auto cache = args.value("--cache")) settings.cache_dir = *cache;
-  settings.parallel_files = args.int_or("--parallel", settings.parallel_files);
+  if (auto cache = args.value("cache")) settings.cache_dir = *cache;
+  settings.parallel_files = args.int_or("parallel", settings.parallel_files);
   if (settings.parallel_files < 1 || settings.parallel_files > 32)
     throw_error(ErrorKind::InvalidArgument, "--parallel ", std::to_string(settings.parallel_files), ": use 1..32");
 
   hub::DownloadRequest request;
   request.repo = args.positionals()[0];
-  request.revision = args.value_or("--revision", "main");
-  request.include = args.values("--include");
-  request.exclude = args.values("--exclude");
+  request.revision = args.value_or("revision", "main");
+  request.include = args.values("include");
+  request.exclude = args.values("exclude");
 
   hub::Downloader downloader(settings);
-  ProgressLine line(args.flag("--quiet"));
+  ProgressLine line(args.flag("quiet"));
   auto progress = [&](const hub::DownloadProgress& p) { line(p); };
   std::filesystem::path result;
-  if (auto bits = args.value("--quantize")) {
+  if (args.value("quantize")) {
     hub::QuantizeRequest q;
     q.source = request;
-    q.bits = args.int_or("--quantize", 5);
-    if (auto out = args.value("--output")) q.output_dir = *out;
+    q.bits = args.int_or("quantize", 5);
+    if (auto out = args.value("output")) q.output_dir = *out;
     result = hub::download_and_quantize(downloader, q, progress);
   } else {
-    if (args.value("--output")) throw_error(ErrorKind::InvalidArgument, "--output only applies with --quantize");
+    if (args.value("output")) throw_error(ErrorKind::InvalidArgument, "--output only applies with --quantize");
     result = downloader.download(request, progress);
   }
   line.finish();

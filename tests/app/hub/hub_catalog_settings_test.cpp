@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "core/error.h"
 #include "hub/catalog.h"
 #include "hub/hub_settings.h"
 #include "mock_hub.h"
