@@ -40,6 +40,20 @@ int64_t largest_context(const ModelSpec& model, const GpuSpec& gpu, PlanOptions 
   return lo;
 }
 
+std::vector<CurvePoint> requirement_curve(const ModelSpec& model, const GpuSpec& gpu, PlanOptions options,
+                                          const KvConfig& kv, int points) {
+  const int64_t cap = std::max<int64_t>(1, model.config.max_position_embeddings);
+  points = std::clamp(points, 2, 4096);
+  options.kv = kv;
+  std::vector<CurvePoint> curve;
+  for (int i = 0; i < points; ++i) {
+    options.context_length = std::max<int64_t>(1, cap * i / (points - 1));
+    const Plan plan = make_plan(model, gpu, options);
+    curve.push_back({options.context_length, plan.required_bytes(), plan.embedding});
+  }
+  return curve;
+}
+
 FitReport check_fit(const ModelSpec& model, const GpuSpec& gpu, const PlanOptions& options, const FitOptions& fit_options) {
   FitReport report{make_plan(model, gpu, options)};
   report.max_context = largest_context(model, gpu, options);

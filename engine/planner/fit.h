@@ -45,6 +45,17 @@ struct FitOptions {
 // requirement grows with the context, so this is a binary search.
 int64_t largest_context(const ModelSpec& model, const GpuSpec& gpu, PlanOptions options);
 
+// VRAM needed against context length for one KV mode (the Fit page's chart): `points`
+// contexts spread evenly over [1, max_position_embeddings], with the placement `options` asks
+// for (Auto may move the embedding to the host part way along; the step is real).
+struct CurvePoint {
+  int64_t context = 0;
+  uint64_t required_bytes = 0;
+  EmbeddingPlacement embedding = EmbeddingPlacement::Host;
+};
+std::vector<CurvePoint> requirement_curve(const ModelSpec& model, const GpuSpec& gpu, PlanOptions options,
+                                          const KvConfig& kv, int points = 64);
+
 FitReport check_fit(const ModelSpec& model, const GpuSpec& gpu, const PlanOptions& options,
                     const FitOptions& fit_options = {});
 

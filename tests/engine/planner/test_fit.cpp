@@ -140,6 +140,20 @@ TEST(Fit, CapsAtTheModelsMaximumContext) {
   EXPECT_EQ(ctx, 262144);
 }
 
+TEST(Fit, CurveRisesByTheKvBytesOfEachStep) {
+  PlanOptions o;
+  o.embedding = EmbeddingPlacement::Host;
+  const auto curve = requirement_curve(model("9B"), gpu_with_free(1ull << 40), o, KvConfig::uniform(4), 9);
+  ASSERT_EQ(curve.size(), 9u);
+  EXPECT_EQ(curve.front().context, 1);
+  EXPECT_EQ(curve.back().context, 262144);
+  const uint64_t per_token = 8 * 4 * 2 * 130;  // 9B: 8 full layers x 4 KV heads x (K + V at q4)
+  for (size_t i = 2; i < curve.size(); ++i) {  // from 32,768 tokens on, only the KV cache grows
+    const double step = double(curve[i].required_bytes) - double(curve[i - 1].required_bytes);
+    EXPECT_NEAR(step, double(curve[i].context - curve[i - 1].context) * per_token, 4.0 * kMiB) << i;
+  }
+}
+
 TEST(Fit, NonStandardKvModeIsReportedToo) {
   PlanOptions o;
   o.kv = {16, 4};
