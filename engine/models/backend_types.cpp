@@ -38,3 +38,16 @@ std::optional<KvConfig> parse_kv_name(const std::string& name) {
 }
 
 }  // namespace hlwq
+
+#include "core/error.h"
+
+namespace hlwq {
+
+BackendKind parse_backend_kind(const std::string& name) {
+  if (name == "auto") return BackendKind::Auto;
+  if (name == "cpu") return BackendKind::Cpu;
+  if (name == "cuda" || name == "gpu") return BackendKind::Cuda;
+  throw_error(ErrorKind::InvalidArgument, "backend '", name, "': expected auto, cpu or cuda");
+}
+
+}  // namespace hlwq

@@ -45,3 +45,8 @@ struct MemoryBreakdown {  // bytes, on the device the backend runs on
 };
 
 }  // namespace hlwq
+
+namespace hlwq {
+// "auto", "cpu", "cuda"; throws Error{InvalidArgument} naming the value.
+BackendKind parse_backend_kind(const std::string& name);
+}  // namespace hlwq

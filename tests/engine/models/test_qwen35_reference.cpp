@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "fixture_model.h"
 #include "models/sampler.h"
@@ -49,6 +50,7 @@ class Reference : public ::testing::TestWithParam<std::string> {
   test::NpyF32 logits(size_t i) {
     return test::read_npy_f32(test::fixture_dir(GetParam()) / "reference" / ("logits_" + std::to_string(i) + ".npy"));
   }
+  int64_t be_vocab() const { return src_.config.vocab_size; }
   std::vector<int32_t> prompt(size_t i) { return prompts_["prompts"][i].get<std::vector<int32_t>>(); }
 
   ModelSource src_;
@@ -130,6 +132,43 @@ TEST_P(Reference, Fp16CacheStaysClose) {
   std::vector<float> out(ids.size() * size_t(ref.shape[1]));
   be->forward(ids, 0, out.data(), int(ids.size()));
   EXPECT_LT(relative_error(out.data(), ref, 0, int64_t(ids.size())), 1e-3);
+}
+
+// KV codes against the fp16 cache on the 130-token prompt: max |logit difference| over
+// max |logit| at every position. The bounds are the measured values (docs/PERFORMANCE.md,
+// "CPU engine") with headroom; the byte counts are the spec's formula.
+TEST_P(Reference, KvModesStayWithinTheirMeasuredDistance) {
+  const auto ids = prompt(2);
+  const int64_t vocab = be_vocab();
+  const auto run = [&](KvConfig kv, uint64_t* kv_bytes) {
+    auto be = backend(kv);
+    std::vector<float> out(ids.size() * size_t(vocab));
+    be->forward(ids, 0, out.data(), int(ids.size()));
+    *kv_bytes = be->memory().kv_used;
+    return out;
+  };
+  uint64_t fp16_bytes = 0;
+  const auto base = run(KvConfig::uniform(16), &fp16_bytes);
+  double max_ref = 0;
+  for (float x : base) max_ref = std::max(max_ref, double(std::fabs(x)));
+  const auto& c = src_.config;
+  const uint64_t vectors = uint64_t(c.num_full_attention_layers()) * c.num_key_value_heads * ids.size();
+  EXPECT_EQ(fp16_bytes, vectors * 2 * (2 * uint64_t(c.head_dim)));
+  const std::pair<KvConfig, double> modes[] = {
+      {KvConfig::uniform(4), 0.05}, {KvConfig::uniform(3), 0.10}, {KvConfig::uniform(2), 0.25}, {KvConfig{16, 4}, 0.05}};
+  for (const auto& [kv, bound] : modes) {
+    uint64_t bytes = 0;
+    const auto got = run(kv, &bytes);
+    double diff = 0;
+    for (size_t i = 0; i < got.size(); ++i) diff = std::max(diff, double(std::fabs(got[i] - base[i])));
+    const double rel = diff / max_ref;
+    std::printf("  %-18s KV %-6s max|dlogit|/max|logit| = %.4f, %llu bytes (fp16 %llu)\n", GetParam().c_str(),
+                kv_name(kv).c_str(), rel, static_cast<unsigned long long>(bytes), static_cast<unsigned long long>(fp16_bytes));
+    EXPECT_LT(rel, bound) << kv_name(kv);
+    const uint64_t per_k = uint64_t(c.head_dim) * uint64_t(kv.k_bits) / 8 + (kv.k_bits < 16 ? 2 : 0);
+    const uint64_t per_v = uint64_t(c.head_dim) * uint64_t(kv.v_bits) / 8 + (kv.v_bits < 16 ? 2 : 0);
+    EXPECT_EQ(bytes, vectors * (per_k + per_v)) << kv_name(kv);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Reference, ::testing::ValuesIn(fixture_names()),
