@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/half.h"
+#include "core/thread_pool.h"
 #include "cuda_check.h"
 #include "formats/hlwq_codec.h"
 #include "formats/weights.h"
@@ -88,25 +89,28 @@ class Binder {
 // Copies the rows of `t` into `dst` starting at dst row `first`, every `stride` rows
 // (stride 2 interleaves gate and up).
 void place(const QuantTensor& t, HostQ5& dst, int first, int stride) {
-  std::vector<uint8_t> codes(size_t(t.blocks_per_row) * 128);
   const int runs = int(t.cols / 32), nb = int(t.blocks_per_row);
-  for (int64_t r = 0; r < t.rows; ++r) {
-    unpack_row_codes(t, r, codes.data());
-    const int row = first + int(r) * stride;
-    uint32_t* nib = dst.nib(row);
-    uint32_t* hi = dst.hi(row);
-    for (int run = 0; run < runs; ++run) {
-      uint32_t w[4] = {0, 0, 0, 0}, h = 0;
-      for (int j = 0; j < 32; ++j) {
-        const uint32_t code = codes[size_t(run) * 32 + j];
-        w[j / 8] |= (code & 15u) << (4 * (j % 8));
-        h |= (code >> 4) << q5_hi_bit(j);
+  // Rows are independent; the pool makes loading the 27B (26 G codes) a matter of seconds.
+  ThreadPool::global().parallel_for(t.rows, [&](int64_t r0, int64_t r1) {
+    std::vector<uint8_t> codes(size_t(t.blocks_per_row) * 128);
+    for (int64_t r = r0; r < r1; ++r) {
+      unpack_row_codes(t, r, codes.data());
+      const int row = first + int(r) * stride;
+      uint32_t* nib = dst.nib(row);
+      uint32_t* hi = dst.hi(row);
+      for (int run = 0; run < runs; ++run) {
+        uint32_t w[4] = {0, 0, 0, 0}, h = 0;
+        for (int j = 0; j < 32; ++j) {
+          const uint32_t code = codes[size_t(run) * 32 + j];
+          w[j / 8] |= (code & 15u) << (4 * (j % 8));
+          h |= (code >> 4) << q5_hi_bit(j);
+        }
+        std::memcpy(nib + size_t(run) * 4, w, 16);
+        hi[run] = h;
       }
-      std::memcpy(nib + size_t(run) * 4, w, 16);
-      hi[run] = h;
+      std::memcpy(dst.norms(row), t.norms.data() + size_t(r) * nb, size_t(nb) * 2);
     }
-    std::memcpy(dst.norms(row), t.norms.data() + size_t(r) * nb, size_t(nb) * 2);
-  }
+  }, 16);
 }
 
 Q5Weight upload(const HostQ5& h, const std::string& what) {
