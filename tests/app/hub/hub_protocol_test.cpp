@@ -372,14 +372,19 @@ TEST_F(HubProtocol, PauseResumeAndCancel) {
   Downloader d(s);
   d.progress_interval = std::chrono::milliseconds(20);
   std::atomic<bool> paused_seen{false};
-  std::thread controller([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    d.pause();
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
-    d.resume();
-  });
+  bool paused_once = false;
+  std::thread controller;
+  // Pause once bytes flow (not on a timer: a slow machine may not have started yet).
   fs::path file = d.download_file(kRepo, "model.safetensors", "main", [&](const DownloadProgress& p) {
     if (p.paused) paused_seen = true;
+    if (!paused_once && p.bytes_done > 30000) {
+      paused_once = true;
+      d.pause();
+      controller = std::thread([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(400));
+        d.resume();
+      });
+    }
   });
   controller.join();
   EXPECT_EQ(read_file(file), big_);
@@ -391,17 +396,15 @@ TEST_F(HubProtocol, PauseResumeAndCancel) {
   TempDir other;
   s.cache_dir = other.path;
   Downloader c(s);
-  std::thread canceller([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-    c.cancel();
-  });
+  c.progress_interval = std::chrono::milliseconds(20);
   try {
-    c.download_file(kRepo, "model.safetensors");
+    c.download_file(kRepo, "model.safetensors", "main", [&](const DownloadProgress& p) {
+      if (p.bytes_done > 30000) c.cancel();
+    });
     FAIL();
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::Cancelled);
   }
-  canceller.join();
   std::string sha = file_ref(*hub, "model.safetensors")["sha256"];
   EXPECT_FALSE(fs::exists(CacheLayout(other.path, kRepo).blob(sha)));
   EXPECT_TRUE(fs::exists(CacheLayout(other.path, kRepo).incomplete(sha)));  // kept for a later resume
