@@ -199,6 +199,8 @@ int run_fit(const std::vector<std::string>& argv) {
   } else {
     throw_error(ErrorKind::InvalidArgument, "say which GPU: --gpu NAME (hlwq fit --list-gpus) or --vram-gb N");
   }
+  // A context cost measured on this card earlier (by the CUDA backend) beats the default.
+  if (auto measured = planner::cached_context_bytes(gpu.name)) gpu.cuda_context_bytes = *measured;
   if (args.value("free-gb")) {
     const double free_gib = args.double_or("free-gb", 0);
     if (!(free_gib > 0) || uint64_t(free_gib * double(kGiB)) > gpu.total_bytes)

@@ -58,6 +58,13 @@ std::optional<uint64_t> CudaContextCache::lookup_any_driver(const std::string& g
   return found;
 }
 
+std::vector<CudaContextCache::Entry> CudaContextCache::entries() const {
+  std::vector<Entry> out;
+  for (const json& e : read_entries(path_))
+    out.push_back({e["gpu"].get<std::string>(), e["driver"].get<std::string>(), e["bytes"].get<uint64_t>()});
+  return out;
+}
+
 void CudaContextCache::store(const std::string& gpu, const std::string& driver, uint64_t bytes) const {
   json entries = json::array();
   for (const json& e : read_entries(path_))

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace hlwq::planner {
 
@@ -22,6 +23,12 @@ class CudaContextCache {
   std::optional<uint64_t> lookup(const std::string& gpu, const std::string& driver) const;
   // Latest measurement for this GPU with any driver (planning without a device).
   std::optional<uint64_t> lookup_any_driver(const std::string& gpu) const;
+  struct Entry {
+    std::string gpu;
+    std::string driver;
+    uint64_t bytes = 0;
+  };
+  std::vector<Entry> entries() const;  // in the order stored: the last is the latest
   // Replaces the entry for (gpu, driver) and writes the file atomically (temp + rename).
   // Throws Error{Io} naming the file when it cannot be written.
   void store(const std::string& gpu, const std::string& driver, uint64_t bytes) const;

@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "core/error.h"
+#include "planner/cuda_context_cache.h"
 
 namespace hlwq::planner {
 
@@ -80,6 +81,19 @@ const KnownGpu& find_gpu(std::string_view name) {
   std::string list;
   for (const KnownGpu& g : known_gpus()) list += std::string(list.empty() ? "" : ", ") + g.name;
   throw_error(ErrorKind::InvalidArgument, "unknown GPU '", std::string(name), "' (known: ", list, "; or give --vram-gb)");
+}
+
+bool same_gpu(std::string_view a, std::string_view b) {
+  const std::string ca = canonical(a), cb = canonical(b);
+  return !ca.empty() && (ca == cb || canonical(without_memory_suffix(std::string(a))) == cb ||
+                         ca == canonical(without_memory_suffix(std::string(b))));
+}
+
+std::optional<uint64_t> cached_context_bytes(std::string_view gpu_name) {
+  std::optional<uint64_t> found;
+  for (const CudaContextCache::Entry& e : CudaContextCache().entries())
+    if (same_gpu(e.gpu, gpu_name)) found = e.bytes;
+  return found;
 }
 
 GpuSpec gpu_from_gib(double gib) {

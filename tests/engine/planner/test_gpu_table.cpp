@@ -56,6 +56,23 @@ TEST(ContextCache, StoresLooksUpAndSurvivesCorruption) {
   std::filesystem::remove_all(dir);
 }
 
+TEST(ContextCache, TableNamesFindMeasurementsUnderDriverNames) {
+  EXPECT_TRUE(same_gpu("NVIDIA GeForce RTX 4090", "RTX 4090"));
+  EXPECT_TRUE(same_gpu("RTX 3060 12GB", "NVIDIA GeForce RTX 3060"));
+  EXPECT_FALSE(same_gpu("NVIDIA GeForce RTX 4090", "RTX 4080 16GB"));
+  EXPECT_FALSE(same_gpu("", ""));
+  const auto dir = std::filesystem::temp_directory_path() / ("hlwq_ctx_xdg_" + std::to_string(::getpid()));
+  const char* old = std::getenv("XDG_CACHE_HOME");
+  const std::string saved = old ? old : "";
+  setenv("XDG_CACHE_HOME", dir.c_str(), 1);
+  EXPECT_EQ(cached_context_bytes("RTX 4090"), std::nullopt);
+  CudaContextCache().store("NVIDIA GeForce RTX 4090", "560.35", 301 * kMiB);
+  EXPECT_EQ(cached_context_bytes("RTX 4090"), 301 * kMiB);
+  EXPECT_EQ(cached_context_bytes("RTX 4080 16GB"), std::nullopt);
+  if (old) setenv("XDG_CACHE_HOME", saved.c_str(), 1); else unsetenv("XDG_CACHE_HOME");
+  std::filesystem::remove_all(dir);
+}
+
 TEST(ContextCache, DefaultPathFollowsXdg) {
   const char* old = std::getenv("XDG_CACHE_HOME");
   const std::string saved = old ? old : "";
