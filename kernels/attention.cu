@@ -154,111 +154,139 @@ __device__ __forceinline__ void load_vec(const KvSide& s, size_t slot, int lane,
   }
 }
 
-// Grid (KV head, split); each warp walks its split kTok consecutive tokens at a time, all of
-// their loads issued before any is used (one token at a time left the warp waiting on DRAM
-// latency per token). G query heads share each K/V load (GQA).
-constexpr int kTok = 4;
+// Grid (KV head, split), 4 warps. The split's tokens go in sub-chunks of kSub: (1) scores
+// with one thread per token (q of the G query heads in shared memory, no cross-lane sums),
+// (2) block-wide softmax update shared by all threads, (3) the weighted V sum with a warp per
+// token and a lane per 8 dims. The running max is block-uniform, so the warps' partial sums
+// merge by plain addition at the end.
+constexpr int kSub = 256;
+constexpr int kThreads = kWarps * 32;
+constexpr int kTok = 4;  // V tokens per warp iteration, loads issued before use
+
+// The 8 K values of chunk c (dims 8c..8c+7) of one cached vector, as load_vec's lane c.
+template <int BITS>
+__device__ __forceinline__ void load_chunk(const KvSide& s, size_t slot, int c, const float* tab, float (&x)[8]) {
+  load_vec<BITS>(s, slot, c, tab, x);
+}
+
+__device__ float block_reduce(float v, bool is_max, float* red) {
+  for (int o = 16; o; o >>= 1) {
+    const float w = __shfl_xor_sync(0xffffffffu, v, o);
+    v = is_max ? fmaxf(v, w) : v + w;
+  }
+  __syncthreads();
+  if ((threadIdx.x & 31) == 0) red[threadIdx.x >> 5] = v;
+  __syncthreads();
+  float r = red[0];
+  for (int w = 1; w < kWarps; ++w) r = is_max ? fmaxf(r, red[w]) : r + red[w];
+  return r;
+}
 
 template <int KB, int VB, int G>
-__global__ void __launch_bounds__(kWarps * 32) decode_kernel(AttentionArgs a) {
+__global__ void __launch_bounds__(kThreads) decode_kernel(AttentionArgs a) {
   __shared__ float ktab[16], vtab[16];
-  __shared__ float wm[kWarps][G], wl[kWarps][G];
-  __shared__ float wacc[kWarps][G][kD];
+  __shared__ __align__(16) float qs[G][kD];
+  __shared__ float sc[G][kSub];
+  __shared__ float red[kWarps];
+  __shared__ __align__(16) float wacc[kWarps][G][kD];
   const int kvh = blockIdx.x, split = blockIdx.y;
-  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  if (KB != 16 && threadIdx.x < (1 << (KB & 7))) ktab[threadIdx.x] = a.k_codebook[threadIdx.x] * 0.0625f;
-  if (VB != 16 && threadIdx.x < (1 << (VB & 7))) vtab[threadIdx.x] = a.v_codebook[threadIdx.x] * 0.0625f;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  if (KB != 16 && tid < (1 << (KB & 7))) ktab[tid] = a.k_codebook[tid] * 0.0625f;
+  if (VB != 16 && tid < (1 << (VB & 7))) vtab[tid] = a.v_codebook[tid] * 0.0625f;
+  for (int i = tid; i < G * kD; i += kThreads) qs[i / kD][i % kD] = a.q_work[(kvh * G) * kD + i];
   __syncthreads();
 
   const int len = *a.pos + 1;
   const int chunk = (len + a.max_splits - 1) / a.max_splits;
   const int begin = split * chunk, end = min(len, begin + chunk);
 
-  float q[G][8], acc[G][8], m[G], l[G];
+  float m[G], l[G], acc[G][8];
 #pragma unroll
   for (int g = 0; g < G; ++g) {
     m[g] = kNegInf;
     l[g] = 0;
 #pragma unroll
-    for (int i = 0; i < 8; ++i) {
-      q[g][i] = a.q_work[(kvh * G + g) * kD + lane * 8 + i];
-      acc[g][i] = 0;
-    }
+    for (int i = 0; i < 8; ++i) acc[g][i] = 0;
   }
-  for (int t0 = begin + warp * kTok; t0 < end; t0 += kWarps * kTok) {
-    float k[kTok][8], v[kTok][8], kn[kTok], vn[kTok];
+  for (int sub = begin; sub < end; sub += kSub) {
+    const int n = min(kSub, end - sub);
+    // (1) scores, one token per thread
+    for (int tl = tid; tl < n; tl += kThreads) {
+      const size_t slot = size_t(kvh) * a.cache.capacity + sub + tl;
+      float s[G];
 #pragma unroll
-    for (int u = 0; u < kTok; ++u) {
-      const size_t slot = size_t(kvh) * a.cache.capacity + min(t0 + u, end - 1);
-      load_vec<KB>(a.cache.k, slot, lane, ktab, k[u]);
-      load_vec<VB>(a.cache.v, slot, lane, vtab, v[u]);
-      kn[u] = KB == 16 ? 1.0f : __half2float(a.cache.k.norms[slot]);
-      vn[u] = VB == 16 ? 1.0f : __half2float(a.cache.v.norms[slot]);
+      for (int g = 0; g < G; ++g) s[g] = 0;
+#pragma unroll 4
+      for (int c = 0; c < kD / 8; ++c) {
+        float k[8];
+        load_chunk<KB>(a.cache.k, slot, c, ktab, k);
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+          const float4 q0 = *reinterpret_cast<const float4*>(&qs[g][8 * c]);
+          const float4 q1 = *reinterpret_cast<const float4*>(&qs[g][8 * c + 4]);
+          s[g] += q0.x * k[0] + q0.y * k[1] + q0.z * k[2] + q0.w * k[3] + q1.x * k[4] + q1.y * k[5] + q1.z * k[6] +
+                  q1.w * k[7];
+        }
+      }
+      const float kn = KB == 16 ? 1.0f : __half2float(a.cache.k.norms[slot]);
+#pragma unroll
+      for (int g = 0; g < G; ++g) sc[g][tl] = s[g] * kn;
     }
+    __syncthreads();
+    // (2) softmax update, identical in every thread
 #pragma unroll
     for (int g = 0; g < G; ++g) {
-      float s[kTok];
-#pragma unroll
-      for (int u = 0; u < kTok; ++u) {
-        float d = 0;
-#pragma unroll
-        for (int i = 0; i < 8; ++i) d = fmaf(q[g][i], k[u][i], d);
-        s[u] = d;
-      }
-#pragma unroll
-      for (int o = 16; o; o >>= 1)
-#pragma unroll
-        for (int u = 0; u < kTok; ++u) s[u] += __shfl_xor_sync(0xffffffffu, s[u], o);
       float mx = kNegInf;
-#pragma unroll
-      for (int u = 0; u < kTok; ++u) {
-        s[u] = t0 + u < end ? s[u] * kn[u] : kNegInf;
-        mx = fmaxf(mx, s[u]);
-      }
-      const float mn = fmaxf(m[g], mx);  // finite: token t0 is always in range
+      for (int tl = tid; tl < n; tl += kThreads) mx = fmaxf(mx, sc[g][tl]);
+      mx = block_reduce(mx, true, red);
+      const float mn = fmaxf(m[g], mx);
       const float corr = __expf(m[g] - mn);
-      m[g] = mn;
       float ps = 0;
+      for (int tl = tid; tl < n; tl += kThreads) {
+        const float p = __expf(sc[g][tl] - mn);
+        sc[g][tl] = p;
+        ps += p;
+      }
+      ps = block_reduce(ps, false, red);
+      m[g] = mn;
+      l[g] = l[g] * corr + ps;
 #pragma unroll
       for (int i = 0; i < 8; ++i) acc[g][i] *= corr;
+    }
+    __syncthreads();
+    // (3) weighted V sum, a warp per token, lane = dims 8*lane..8*lane+7
+    for (int t0 = warp * kTok; t0 < n; t0 += kWarps * kTok) {
+      float v[kTok][8], vn[kTok];
 #pragma unroll
       for (int u = 0; u < kTok; ++u) {
-        const float p = __expf(s[u] - mn);
-        ps += p;
-        const float pv = p * vn[u];
-#pragma unroll
-        for (int i = 0; i < 8; ++i) acc[g][i] = fmaf(pv, v[u][i], acc[g][i]);
+        const size_t slot = size_t(kvh) * a.cache.capacity + sub + min(t0 + u, n - 1);
+        load_vec<VB>(a.cache.v, slot, lane, vtab, v[u]);
+        vn[u] = t0 + u < n ? (VB == 16 ? 1.0f : __half2float(a.cache.v.norms[slot])) : 0.0f;
       }
-      l[g] = l[g] * corr + ps;
+#pragma unroll
+      for (int u = 0; u < kTok; ++u) {
+#pragma unroll
+        for (int g = 0; g < G; ++g) {
+          const float pv = sc[g][min(t0 + u, n - 1)] * vn[u];
+#pragma unroll
+          for (int i = 0; i < 8; ++i) acc[g][i] = fmaf(pv, v[u][i], acc[g][i]);
+        }
+      }
     }
+    __syncthreads();  // sc is rewritten by the next sub-chunk
   }
 #pragma unroll
-  for (int g = 0; g < G; ++g) {
-    if (lane == 0) {
-      wm[warp][g] = m[g];
-      wl[warp][g] = l[g];
-    }
+  for (int g = 0; g < G; ++g)
 #pragma unroll
     for (int i = 0; i < 8; ++i) wacc[warp][g][lane * 8 + i] = acc[g][i];
-  }
   __syncthreads();
   const int stride = kD + 2;
   for (int g = 0; g < G; ++g) {
-    float M = kNegInf;
-    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, wm[w][g]);
     float* out = a.partials + (size_t(kvh * G + g) * a.max_splits + split) * stride;
-    for (int d = threadIdx.x; d < kD; d += blockDim.x) {
-      float s = 0;
-      if (M != kNegInf)
-        for (int w = 0; w < kWarps; ++w) s += wacc[w][g][d] * __expf(wm[w][g] - M);
-      out[2 + d] = s;
-    }
-    if (threadIdx.x == 0) {
-      float L = 0;
-      if (M != kNegInf)
-        for (int w = 0; w < kWarps; ++w) L += wl[w][g] * __expf(wm[w][g] - M);
-      out[0] = M;
-      out[1] = L;
+    for (int d = tid; d < kD; d += kThreads) out[2 + d] = wacc[0][g][d] + wacc[1][g][d] + wacc[2][g][d] + wacc[3][g][d];
+    if (tid == 0) {
+      out[0] = m[g];  // -inf for an empty split: the combine skips it
+      out[1] = l[g];
     }
   }
 }
