@@ -58,6 +58,7 @@ class ByteFallback final : public Decoder {
     if (hi < 0 || lo < 0) return;
     token.assign(1, static_cast<char>(hi * 16 + lo));
   }
+  bool has_byte_fallback() const override { return true; }
 };
 
 // Removes up to `start` leading and `stop` trailing copies of a character. After a Fuse the
@@ -116,6 +117,11 @@ class Sequence final : public Decoder {
   explicit Sequence(std::vector<std::unique_ptr<Decoder>> parts) : parts_(std::move(parts)) {}
   void decode(std::string& token, std::size_t index) const override {
     for (const auto& p : parts_) p->decode(token, index);
+  }
+  bool has_byte_fallback() const override {
+    for (const auto& p : parts_)
+      if (p->has_byte_fallback()) return true;
+    return false;
   }
 
  private:

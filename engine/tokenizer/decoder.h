@@ -15,6 +15,7 @@ class Decoder {
   virtual ~Decoder() = default;
   // index: the token's position among the tokens being decoded (0 = first).
   virtual void decode(std::string& token, std::size_t index) const = 0;
+  virtual bool has_byte_fallback() const { return false; }  // turns <0xXX> tokens into bytes
 };
 
 std::unique_ptr<Decoder> make_decoder(const tokjson::Json& j, const tokjson::Where& where);

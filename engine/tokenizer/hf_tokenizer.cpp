@@ -1,6 +1,7 @@
 #include "tokenizer/hf_tokenizer.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "core/error.h"
 #include "core/mapped_file.h"
@@ -60,6 +61,14 @@ HfTokenizer::HfTokenizer(const Json& doc, const std::string& source) {
   for (const auto& t : added_.tokens()) id_limit_ = std::max(id_limit_, t.id + 1);
   added_by_id_.assign(static_cast<std::size_t>(id_limit_), nullptr);
   for (const auto& t : added_.tokens()) added_by_id_[t.id] = &t;
+  if (decoder_ && decoder_->has_byte_fallback()) {
+    fallback_byte_.assign(static_cast<std::size_t>(id_limit_), false);
+    char name[8];
+    for (int b = 0; b < 256; ++b) {
+      std::snprintf(name, sizeof name, "<0x%02X>", b);
+      if (auto id = model_->token_to_id(name)) fallback_byte_[*id] = true;
+    }
+  }
 }
 
 std::unique_ptr<HfTokenizer> HfTokenizer::from_file(const std::filesystem::path& path) {

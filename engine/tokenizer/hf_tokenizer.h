@@ -26,6 +26,9 @@ class HfTokenizer final : public Tokenizer {
   int32_t vocab_size() const override { return id_limit_; }
   bool is_special(int32_t id) const override;
   std::string token_bytes(int32_t id, Position at) const override;
+  bool is_fallback_byte(int32_t id) const override {
+    return id >= 0 && static_cast<std::size_t>(id) < fallback_byte_.size() && fallback_byte_[id];
+  }
 
  private:
   void encode_text(std::string text, bool at_text_start, std::vector<int32_t>& out) const;
@@ -36,6 +39,7 @@ class HfTokenizer final : public Tokenizer {
   std::unique_ptr<Decoder> decoder_;
   AddedVocabulary added_;
   std::vector<const AddedToken*> added_by_id_;
+  std::vector<bool> fallback_byte_;  // by id: a <0xXX> model token under a ByteFallback decoder
   int32_t id_limit_ = 0;
 };
 

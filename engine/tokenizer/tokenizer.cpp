@@ -13,6 +13,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
+// Ends a run of fallback-byte tokens: its bytes if they are valid UTF-8, else U+FFFD per byte.
+void end_run(std::string& run, std::string& out) {
+  if (run.empty()) return;
+  if (unicode::repair(run) == run) {
+    out += run;
+  } else {
+    for (std::size_t i = 0; i < run.size(); ++i) out += "\xEF\xBF\xBD";
+  }
+  run.clear();
+}
+
 std::unique_ptr<Tokenizer> load_sentencepiece(const fs::path& path) {
 #if HLWQ_HAVE_SENTENCEPIECE
   return std::make_unique<SentencePieceTokenizer>(path);
@@ -38,15 +49,22 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const fs::path& model_dir_or_file) {
 }
 
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) const {
-  std::string bytes;
+  std::string bytes, run;
   Position at;
   for (int32_t id : ids) {
     if (id < 0 || id >= vocab_size())
       throw_error(ErrorKind::InvalidArgument, "token id ", std::to_string(id), " is outside the vocabulary (size ", std::to_string(vocab_size()), ")");
     if (skip_special && is_special(id)) continue;
-    bytes += token_bytes(id, at);
-    at = {at.tokens + 1, bytes.size()};
+    const std::string b = token_bytes(id, at);
+    if (is_fallback_byte(id)) {
+      run += b;
+    } else {
+      end_run(run, bytes);
+      bytes += b;
+    }
+    at = {at.tokens + 1, bytes.size() + run.size()};
   }
+  end_run(run, bytes);
   return unicode::repair(bytes, replaces_each_invalid_byte());
 }
 
@@ -58,6 +76,11 @@ std::string StreamDecoder::push(int32_t id) {
   if (skip_special_ && tokenizer_.is_special(id)) return {};
   const std::string bytes = tokenizer_.token_bytes(id, at_);
   at_ = {at_.tokens + 1, at_.bytes + bytes.size()};
+  if (tokenizer_.is_fallback_byte(id)) {  // held until the run ends
+    run_ += bytes;
+    return {};
+  }
+  end_run(run_, pending_);
   pending_ += bytes;
   // Everything up to a still-unfinished last character can go out now; invalid bytes become
   // U+FFFD exactly as decode() would make them, since that choice never depends on later bytes.
@@ -68,6 +91,7 @@ std::string StreamDecoder::push(int32_t id) {
 }
 
 std::string StreamDecoder::flush() {
+  end_run(run_, pending_);
   std::string out = unicode::repair(pending_, tokenizer_.replaces_each_invalid_byte());
   pending_.clear();
   at_ = {};

@@ -52,6 +52,9 @@ class Tokenizer {
   // How invalid bytes are repaired: one U+FFFD per maximal invalid subpart (HF, Rust), or one
   // per byte (sentencepiece).
   virtual bool replaces_each_invalid_byte() const { return false; }
+  // A token that stands for one raw byte under HF's ByteFallback decoder, which judges a run of
+  // them as a whole: a run that is not valid UTF-8 becomes one U+FFFD per byte.
+  virtual bool is_fallback_byte(int32_t) const { return false; }
 };
 
 // Turns a stream of generated ids into text pieces: never emits half a UTF-8 character and
@@ -67,6 +70,7 @@ class StreamDecoder {
   const Tokenizer& tokenizer_;
   bool skip_special_;
   Tokenizer::Position at_;
+  std::string run_;        // bytes of consecutive fallback-byte tokens, judged when the run ends
   std::string pending_;    // bytes of a character still missing its continuation bytes
 };
 
