@@ -33,6 +33,7 @@ struct Expr {
   };
   Kind kind;
   int line = 0;
+  int column = 0;  // filters and tests, for "No filter named" errors
   Value literal;
   std::string name;
   std::vector<ExprPtr> children;

@@ -428,9 +428,40 @@ const std::map<std::string, FilterFn>& filters() {
 
 bool has_filter(const std::string& name) { return filters().count(name) != 0; }
 
+// Keyword arguments each filter accepts; any other is a TypeError in Python.
+const std::map<std::string, std::vector<std::string>>& filter_keywords() {
+  static const std::map<std::string, std::vector<std::string>> k = {
+      {"tojson", {"ensure_ascii", "indent", "separators", "sort_keys"}},
+      {"trim", {"chars"}},
+      {"join", {"d", "attribute"}},
+      {"default", {"default_value", "boolean"}},
+      {"d", {"default_value", "boolean"}},
+      {"indent", {"width", "first", "blank"}},
+      {"round", {"precision", "method"}},
+      {"sort", {"reverse", "case_sensitive", "attribute"}},
+      {"unique", {"case_sensitive", "attribute"}},
+      {"int", {"default", "base"}},
+      {"float", {"default"}},
+      {"sum", {"attribute", "start"}},
+      {"min", {"case_sensitive", "attribute"}},
+      {"max", {"case_sensitive", "attribute"}},
+      {"replace", {"old", "new", "count"}},
+      {"length", {}}, {"count", {}}, {"string", {}}, {"safe", {}}, {"items", {}}, {"list", {}},
+      {"first", {}}, {"last", {}}, {"reverse", {}}, {"lower", {}}, {"upper", {}}, {"capitalize", {}},
+      {"title", {}}, {"abs", {}}, {"escape", {}}, {"e", {}},
+  };
+  return k;
+}
+
 Value apply_filter(const std::string& name, const Value& subject, const CallArgs& args) {
   auto it = filters().find(name);
   if (it == filters().end()) throw RenderError("No filter named '" + name + "'.");
+  auto allowed = filter_keywords().find(name);
+  if (allowed != filter_keywords().end()) {
+    for (const auto& [k, v] : args.keyword)
+      if (std::find(allowed->second.begin(), allowed->second.end(), k) == allowed->second.end())
+        throw RenderError(name + "() got an unexpected keyword argument '" + k + "'");
+  }
   return it->second(subject, args);
 }
 

@@ -131,18 +131,13 @@ class Parser {
 
   StmtPtr parse_if(int line) {
     auto s = new_stmt(Stmt::Kind::If, line);
-    ++if_depth_;
-    struct Leave {
-      int& d;
-      ~Leave() { --d; }
-    } leave{if_depth_};
-    ExprPtr cond = parse_expression();
+    ExprPtr cond = parse_tuple(/*with_condexpr=*/false);  // as jinja2: `if a if b` is an error
     expect_block_end();
     while (true) {
       auto [body, end] = parse_body({"elif", "else", "endif"});
       s->branches.emplace_back(std::move(cond), std::move(body));
       if (end == "elif") {
-        cond = parse_expression();
+        cond = parse_tuple(false);
         expect_block_end();
       } else if (end == "else") {
         expect_block_end();
@@ -553,7 +548,7 @@ class Parser {
     }
     expect_op("]");
     if (!slice) {
-      if (!parts[0]) fail_here("expected a subscript");
+      if (!parts[0]) parts[0] = make(Expr::Kind::Tuple, line);  // jinja2 reads `x[]` as x[()]
       auto it = make(Expr::Kind::Item, line);
       it->children.push_back(std::move(node));
       it->children.push_back(std::move(parts[0]));
@@ -598,10 +593,8 @@ class Parser {
       const Token& at = cur();
       std::string name = expect_name();
       while (skip_op(".")) name += "." + expect_name();
-      // jinja2 rejects an unknown filter when compiling, unless it sits inside an {% if %}:
-      // then only reaching it fails (templates guard optional filters that way).
-      if (!has_filter(name) && if_depth_ == 0) fail("No filter named '" + name + "'.", at);
       auto f = make(Expr::Kind::Filter, at.line);
+      f->column = at.column;
       f->name = name;
       f->children.push_back(std::move(node));
       if (is_op("(")) parse_args(*f);
@@ -631,8 +624,9 @@ class Parser {
     const Token& at = cur();
     std::string name = expect_name();
     while (skip_op(".")) name += "." + expect_name();
-    if (!has_test(name) && if_depth_ == 0) fail("No test named '" + name + "'.", at);
     auto t = make(Expr::Kind::Test, line);
+    t->line = at.line;
+    t->column = at.column;
     t->name = name;
     t->negated = negated;
     t->children.push_back(std::move(node));
@@ -651,14 +645,47 @@ class Parser {
   const std::vector<Token>& t_;
   size_t i_ = 0;
   int loop_depth_ = 0;
-  int if_depth_ = 0;
   int nesting_ = 0;
   int block_depth_ = 0;
   static constexpr int kMaxNesting = 400;
 };
 
+// jinja2 rejects an unknown filter or test when compiling, except in a "soft" frame (an if
+// statement or an inline if-expression, not the loops or macros nested in them): there only
+// reaching it fails, which templates use to guard optional filters.
+void check_names(const Expr* e, bool soft) {
+  if (!e) return;
+  if (e->kind == Expr::Kind::Cond) soft = true;
+  if (!soft && e->kind == Expr::Kind::Filter && !has_filter(e->name))
+    throw TemplateSyntaxError("No filter named '" + e->name + "'.", e->line, e->column);
+  if (!soft && e->kind == Expr::Kind::Test && !has_test(e->name))
+    throw TemplateSyntaxError("No test named '" + e->name + "'.", e->line, e->column);
+  for (const auto& c : e->children) check_names(c.get(), soft);
+  for (const auto& [k, v] : e->kwargs) check_names(v.get(), soft);
+}
+
+void check_names(const Body& body, bool soft) {
+  for (const auto& s : body) {
+    check_names(s->expr.get(), soft);
+    check_names(s->value.get(), soft);
+    check_names(s->filter.get(), soft);
+    check_names(s->loop_filter.get(), false);
+    for (const auto& p : s->params) check_names(p.default_value.get(), false);
+    for (const auto& [cond, b] : s->branches) {
+      check_names(cond.get(), true);
+      check_names(b, true);
+    }
+    check_names(s->body, false);
+    check_names(s->else_body, false);
+  }
+}
+
 }  // namespace
 
-Body parse(const std::vector<Token>& tokens) { return Parser(tokens).parse_template(); }
+Body parse(const std::vector<Token>& tokens) {
+  Body body = Parser(tokens).parse_template();
+  check_names(body, false);
+  return body;
+}
 
 }  // namespace hlwq::chat::jinja
