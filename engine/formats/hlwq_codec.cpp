@@ -14,31 +14,35 @@ namespace {
 
 constexpr float kInvSqrt128 = 0.08838834764831845f;
 
-// Midpoints between neighbouring centroids; code = how many lie strictly below z.
-struct Thresholds {
-  std::array<float, 256> mid{};
-  int count = 0;
-  explicit Thresholds(std::span<const float> c) {
-    count = int(c.size()) - 1;
-    for (int k = 0; k < count; ++k) mid[k] = (c[k] + c[k + 1]) * 0.5f;
-  }
-  uint8_t code(float z) const {
-    int n = 0;
-    for (int k = 0; k < count; ++k) n += mid[k] < z;
-    return uint8_t(n);
-  }
-};
+// The 7 butterfly stages on 4-float vectors (GCC/Clang vector extensions, plain SSE2).
+// Stages 1 and 2 run inside a vector via shuffles; a + (-b) is exactly a - b in IEEE
+// arithmetic, so the result is bit-identical to the scalar definition tools/hlwq_ref uses.
+typedef float v4f __attribute__((vector_size(16)));
+
+inline v4f load4(const float* p) {
+  v4f v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void store4(float* p, v4f v) { std::memcpy(p, &v, sizeof v); }
 
 inline void butterflies(float* x) {
-  for (int h = 1; h < kHlwqBlock; h <<= 1) {
-    for (int i = 0; i < kHlwqBlock; i += 2 * h) {
-      for (int j = i; j < i + h; ++j) {
-        const float a = x[j], b = x[j + h];
-        x[j] = a + b;
-        x[j + h] = a - b;
-      }
-    }
+  const v4f sign1 = {1.0f, -1.0f, 1.0f, -1.0f}, sign2 = {1.0f, 1.0f, -1.0f, -1.0f};
+  for (int j = 0; j < kHlwqBlock; j += 4) {
+    v4f v = load4(x + j);
+    v4f a = __builtin_shufflevector(v, v, 0, 0, 2, 2), b = __builtin_shufflevector(v, v, 1, 1, 3, 3);
+    v = a + b * sign1;
+    a = __builtin_shufflevector(v, v, 0, 1, 0, 1);
+    b = __builtin_shufflevector(v, v, 2, 3, 2, 3);
+    store4(x + j, a + b * sign2);
   }
+  for (int h = 4; h < kHlwqBlock; h <<= 1)
+    for (int i = 0; i < kHlwqBlock; i += 2 * h)
+      for (int j = i; j < i + h; j += 4) {
+        const v4f a = load4(x + j), b = load4(x + j + h);
+        store4(x + j, a + b);
+        store4(x + j + h, a - b);
+      }
 }
 
 // Specialised bit widths of the MSB-first stream: 8 codes in `bits` bytes.
@@ -102,14 +106,63 @@ void wht128(float* x) {
   for (int j = 0; j < kHlwqBlock; ++j) x[j] *= kInvSqrt128;
 }
 
+CodeSearch::CodeSearch(std::span<const float> centroids) : book_(centroids.begin(), centroids.end()) {
+  if (book_.size() < 2 || book_.size() > 256)
+    throw_error(ErrorKind::InvalidArgument, "codebook of ", std::to_string(book_.size()), " entries (2..256 expected)");
+  count_ = int(book_.size()) - 1;
+  for (int k = 0; k < count_; ++k) mid_.push_back((book_[k] + book_[k + 1]) * 0.5f);
+  constexpr int kCells = 1024;
+  const double lo = double(mid_.front()) - 1.0, hi = double(mid_.back()) + 1.0;
+  const double step = (hi - lo) / kCells;
+  lo_ = float(lo);
+  inv_step_ = float(1.0 / step);
+  max_cell_ = float(kCells - 1);
+  start_.resize(kCells);
+  // Cell i starts at the count of midpoints below the previous cell's lower edge: never more
+  // than the true count, whatever the float rounding of the cell index.
+  for (int i = 0; i < kCells; ++i) {
+    const double edge = lo + (i - 1) * step;
+    int c = 0;
+    while (c < count_ && double(mid_[std::size_t(c)]) < edge) ++c;
+    start_[std::size_t(i)] = uint8_t(c);
+  }
+}
+
+void CodeSearch::codes(const float* z, int n, uint8_t* out) const {
+  int cell[kHlwqBlock];
+  for (int base = 0; base < n; base += kHlwqBlock) {
+    const int m = std::min(kHlwqBlock, n - base);
+    for (int j = 0; j < m; ++j) {
+      float t = (z[base + j] - lo_) * inv_step_;
+      t = std::min(std::max(t, 0.0f), max_cell_);
+      cell[j] = int(t);
+    }
+    for (int j = 0; j < m; ++j) {
+      const float v = z[base + j];
+      int c = start_[std::size_t(cell[j])];
+      while (c < count_ && mid_[std::size_t(c)] < v) ++c;
+      out[base + j] = uint8_t(c);
+    }
+  }
+}
+
 void quantize_scalars(const float* z, int64_t n, std::span<const float> centroids, uint8_t* codes_out) {
-  const Thresholds th(centroids);
-  for (int64_t i = 0; i < n; ++i) codes_out[i] = th.code(z[i]);
+  const CodeSearch search(centroids);
+  for (int64_t i = 0; i < n; ++i) codes_out[i] = search.code(z[i]);
 }
 
 uint16_t quantize_block(const float* block, std::span<const float> centroids, ScaleKind scale, uint8_t* codes_out) {
-  double sum = 0;
-  for (int j = 0; j < kHlwqBlock; ++j) sum += double(block[j]) * double(block[j]);
+  return quantize_block(block, CodeSearch(centroids), scale, codes_out);
+}
+
+uint16_t quantize_block(const float* block, const CodeSearch& search, ScaleKind scale, uint8_t* codes_out) {
+  const auto centroids = search.centroids();
+  // Eight partial sums break the add latency chain; float64 keeps the order immaterial at
+  // float32 precision of the result.
+  double part[8] = {};
+  for (int j = 0; j < kHlwqBlock; j += 8)
+    for (int k = 0; k < 8; ++k) part[k] += double(block[j + k]) * double(block[j + k]);
+  const double sum = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
   const float norm = float(std::sqrt(sum));
   if (!std::isfinite(norm)) return 0x7e00;
   const float n = std::max(norm, 1e-10f);
@@ -118,8 +171,7 @@ uint16_t quantize_block(const float* block, std::span<const float> centroids, Sc
   butterflies(z);  // sqrt(128) * H b
   const float inv = 1.0f / n;
   for (int j = 0; j < kHlwqBlock; ++j) z[j] *= inv;
-  const Thresholds th(centroids);
-  for (int j = 0; j < kHlwqBlock; ++j) codes_out[j] = th.code(z[j]);
+  search.codes(z, kHlwqBlock, codes_out);
   if (scale == ScaleKind::Norm) return f32_to_f16(n);
   double zc = 0, cc = 0;
   for (int j = 0; j < kHlwqBlock; ++j) {

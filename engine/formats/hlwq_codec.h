@@ -29,6 +29,32 @@ std::span<const float> codebook_table(Codebook book, int bits);
 // Mean squared error of the table on N(0,1), as listed in the spec (for tests and docs).
 double codebook_spec_mse(Codebook book, int bits);
 
+// Nearest-centroid search prepared once per codebook: a uniform grid gives a starting code,
+// at most a couple of midpoint compares finish it. Result = number of float32 midpoints
+// (c_k + c_k+1) * 0.5f strictly below z, exactly (ties go to the lower index).
+class CodeSearch {
+ public:
+  explicit CodeSearch(std::span<const float> centroids);
+  uint8_t code(float z) const {
+    float t = (z - lo_) * inv_step_;
+    t = t < 0.0f ? 0.0f : (t > max_cell_ ? max_cell_ : t);
+    int c = start_[std::size_t(int(t))];
+    while (c < count_ && mid_[std::size_t(c)] < z) ++c;
+    return uint8_t(c);
+  }
+  // codes for z[0..n): the cell arithmetic runs vectorised, then the short fix-up loops.
+  void codes(const float* z, int n, uint8_t* out) const;
+  std::span<const float> centroids() const { return book_; }
+
+ private:
+  std::vector<float> book_, mid_;
+  std::vector<uint8_t> start_;
+  float lo_ = 0, inv_step_ = 1, max_cell_ = 0;
+  int count_ = 0;
+};
+
+uint16_t quantize_block(const float* block, const CodeSearch& search, ScaleKind scale, uint8_t* codes_out);
+
 // Nearest-centroid codes for n already-normalised values (the scalar step of quantize_block).
 void quantize_scalars(const float* z, int64_t n, std::span<const float> centroids, uint8_t* codes_out);
 

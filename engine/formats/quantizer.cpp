@@ -78,7 +78,7 @@ nlohmann::json make_hlwq_config(const QuantizeOptions& opts) {
 }
 
 QuantizedShard quantize_shard(const fs::path& src_shard, const fs::path& dst_shard, const QuantizeOptions& opts) {
-  const auto book = codebook_table(opts.codebook, opts.bits);
+  const CodeSearch search(codebook_table(opts.codebook, opts.bits));
   ThreadPool& pool = opts.pool ? *opts.pool : ThreadPool::global();
   const SafetensorsFile src(src_shard);
   const std::string src_name = src_shard.string();
@@ -145,7 +145,7 @@ QuantizedShard quantize_shard(const fs::path& src_shard, const fs::path& dst_sha
               const int64_t r = r0 + i;
               to_float_row(base + uint64_t(r) * row_in, e->dtype, cols, row.data());
               for (int64_t k = 0; k < nb; ++k) {
-                const uint16_t s = quantize_block(row.data() + k * kHlwqBlock, book, opts.scale,
+                const uint16_t s = quantize_block(row.data() + k * kHlwqBlock, search, opts.scale,
                                                   codes.data() + k * kHlwqBlock);
                 if ((s & 0x7c00u) == 0x7c00u)
                   throw_error(ErrorKind::CorruptFile, src_name, ": tensor ", e->name, ": row ", std::to_string(r),

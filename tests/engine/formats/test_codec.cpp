@@ -242,3 +242,26 @@ TEST(Codec, DequantizeRowsAndUnpackRowCodesAgreeWithBlocks) {
     EXPECT_THROW(dequantize_rows(q, 4, 2, out.data()), Error);
   }
 }
+
+// The grid search must equal the plain rule (count of float32 midpoints strictly below z)
+// everywhere, including exactly on and one ulp either side of every midpoint.
+TEST(Codec, CodeSearchEqualsTheMidpointRule) {
+  std::mt19937 rng(6);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  for (Codebook b : {Codebook::Converged, Codebook::ReferenceLoader})
+    for (int bits = 2; bits <= 5; ++bits) {
+      const auto t = codebook_table(b, bits);
+      const CodeSearch search(t);
+      std::vector<float> zs = {0.0f, -0.0f, 1e30f, -1e30f, INFINITY, -INFINITY};
+      for (std::size_t k = 0; k + 1 < t.size(); ++k) {
+        const float m = (t[k] + t[k + 1]) * 0.5f;
+        zs.insert(zs.end(), {m, std::nextafter(m, 1e9f), std::nextafter(m, -1e9f)});
+      }
+      for (int i = 0; i < 100000; ++i) zs.push_back(nd(rng));
+      for (float z : zs) {
+        int want = 0;
+        for (std::size_t k = 0; k + 1 < t.size(); ++k) want += (t[k] + t[k + 1]) * 0.5f < z;
+        ASSERT_EQ(search.code(z), want) << z;
+      }
+    }
+}
