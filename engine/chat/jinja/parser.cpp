@@ -62,6 +62,11 @@ class Parser {
     if (cur().type != Tok::Name) fail_here("expected a name, got " + describe(cur()));
     return next().value;
   }
+  // The end of a block statement's header: jinja2 allows a Python-style colon before it.
+  void expect_header_end() {
+    skip_op(":");
+    expect_block_end();
+  }
   void expect_block_end() {
     if (cur().type != Tok::BlockEnd) fail_here("expected end of statement block, got " + describe(cur()));
     ++i_;
@@ -132,15 +137,15 @@ class Parser {
   StmtPtr parse_if(int line) {
     auto s = new_stmt(Stmt::Kind::If, line);
     ExprPtr cond = parse_tuple(/*with_condexpr=*/false);  // as jinja2: `if a if b` is an error
-    expect_block_end();
+    expect_header_end();
     while (true) {
       auto [body, end] = parse_body({"elif", "else", "endif"});
       s->branches.emplace_back(std::move(cond), std::move(body));
       if (end == "elif") {
         cond = parse_tuple(false);
-        expect_block_end();
+        expect_header_end();
       } else if (end == "else") {
-        expect_block_end();
+        expect_header_end();
         auto [else_body, end2] = parse_body({"endif"});
         (void)end2;
         s->branches.emplace_back(nullptr, std::move(else_body));
@@ -165,13 +170,13 @@ class Parser {
     s->expr = parse_tuple(/*with_condexpr=*/false);
     if (skip_name("if")) s->loop_filter = parse_expression();
     if (is_name("recursive")) fail_here("recursive loops are not supported");
-    expect_block_end();
+    expect_header_end();
     ++loop_depth_;
     auto [body, end] = parse_body({"endfor", "else"});
     --loop_depth_;
     s->body = std::move(body);
     if (end == "else") {
-      expect_block_end();
+      expect_header_end();
       auto [else_body, end2] = parse_body({"endfor"});
       (void)end2;
       s->else_body = std::move(else_body);
@@ -212,7 +217,7 @@ class Parser {
     auto s = new_stmt(Stmt::Kind::SetBlock, line);
     s->targets = std::move(targets);
     if (is_op("|")) s->filter = parse_filter_chain(nullptr);
-    expect_block_end();
+    expect_header_end();
     auto [body, end] = parse_body({"endset"});
     (void)end;
     s->body = std::move(body);
@@ -238,7 +243,7 @@ class Parser {
     auto s = new_stmt(Stmt::Kind::Macro, line);
     s->text = expect_name();
     parse_params(s->params);
-    expect_block_end();
+    expect_header_end();
     int saved = loop_depth_;
     loop_depth_ = 0;
     auto [body, end] = parse_body({"endmacro"});
@@ -259,7 +264,7 @@ class Parser {
     if (is_op("(")) parse_params(s->params);
     s->expr = parse_expression();
     if (s->expr->kind != Expr::Kind::Call) fail("expected a call in the call block", t_[i_ - 1]);
-    expect_block_end();
+    expect_header_end();
     int saved = loop_depth_;
     loop_depth_ = 0;
     auto [body, end] = parse_body({"endcall"});
@@ -273,7 +278,7 @@ class Parser {
   StmtPtr parse_filter_block(int line) {
     auto s = new_stmt(Stmt::Kind::FilterBlock, line);
     s->filter = parse_filter_chain(nullptr, /*first_has_pipe=*/false);
-    expect_block_end();
+    expect_header_end();
     auto [body, end] = parse_body({"endfilter"});
     (void)end;
     s->body = std::move(body);

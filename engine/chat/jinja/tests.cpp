@@ -1,6 +1,7 @@
 // jinja2's tests (`x is string`), with Python's type rules: bool is a number, dicts and
 // Undefined count as sequences (they have __len__ and __getitem__), namespaces are not mappings.
 #include <map>
+#include <set>
 
 #include "builtins.h"
 #include "interpreter.h"
@@ -113,6 +114,15 @@ bool has_test(const std::string& name) { return tests().count(name) != 0; }
 bool apply_test(const std::string& name, const Value& subject, const CallArgs& args) {
   auto it = tests().find(name);
   if (it == tests().end()) throw RenderError("No test named '" + name + "'.");
+  // Tests of the value alone take no argument; jinja2 (Python) rejects one.
+  static const std::set<std::string> unary = {"defined", "undefined", "none", "string", "mapping", "sequence",
+                                              "iterable", "number", "integer", "float", "boolean", "true", "false",
+                                              "callable", "escaped", "odd", "even", "lower", "upper", "filter", "test"};
+  size_t given = args.positional.size() + args.keyword.size();
+  if (unary.count(name) && given > 0)
+    throw RenderError("test_" + name + "() takes 1 positional argument but " + std::to_string(given + 1) + " were given");
+  if (!unary.count(name) && given > 1)
+    throw RenderError("test '" + name + "' takes one argument, " + std::to_string(given) + " given");
   return it->second(subject, args);
 }
 
