@@ -148,12 +148,18 @@ def _conversation(rng, index):
             calls = [_tool_call(rng, rng.random() < 0.3) for _ in range(1 + (rng.random() < 0.3))]
             pre = _assistant(rng, rng.random() < 0.5, rng.choice(["field", "inline"]))
             pre["tool_calls"] = calls
-            if rng.random() < 0.4:
+            r = rng.random()
+            if r < 0.3:
                 pre["content"] = ""
+            elif r < 0.45:
+                pre["content"] = None  # OpenAI-style assistant turn that only calls tools
             messages.append(pre)
             for call in calls:
+                result = rng.choice(TOOL_RESULTS)
+                if rng.random() < 0.15:
+                    result = {"result": result, "ok": True, "score": 0.5}  # structured tool output
                 messages.append({"role": "tool", "tool_call_id": call["id"], "name": call["function"]["name"],
-                                 "content": rng.choice(TOOL_RESULTS)})
+                                 "content": result})
         messages.append(_assistant(rng, rng.random() < 0.6, rng.choice(["field", "inline"])))
     if shape == 9:
         messages.append({"role": "user", "content": None})
