@@ -144,7 +144,8 @@ Checkpoint load_checkpoint(const fs::path& dir_or_file, const CheckpointOptions&
     return ck;
   }
   if (const auto qc = ck.config.find("quantization_config"); qc != ck.config.end() && qc->is_object()) {
-    const std::string method = qc->value("quant_method", "");
+    const auto m = qc->find("quant_method");
+    const std::string method = m != qc->end() && m->is_string() ? m->get<std::string>() : "";
     if (method == "polarengine" || method == "polar")
       throw_error(ErrorKind::BadConfig, config_path.string(), ": quantization_config says quant_method \"", method,
                   "\" but the directory has neither hlwq_config.json nor polar_config.json");
@@ -186,7 +187,7 @@ Checkpoint load_checkpoint(const fs::path& dir_or_file, const CheckpointOptions&
     if (ec) throw_error(ErrorKind::Io, "cannot move ", partial.string(), " to ", cache.string(), ": ", ec.message());
   }
   ck.hlwq_config = read_json(cache / "hlwq_config.json", ErrorKind::BadConfig);
-  ck.format = ck.hlwq_config.value("format", "");
+  ck.format = "hlwq-q" + std::to_string(opts.quantize_bits);
   load_hlwq_packed(SafetensorsSet::open(cache), ck.hlwq_config, cache / "hlwq_config.json", opts.policy, ck.weights);
   ck.quantized_from = cache;
   ck.weights.set_source(ck.dir.string() + " (" + ck.format + " via " + cache.string() + ")");

@@ -50,10 +50,12 @@ int int_field(const nlohmann::json& obj, const char* key, const std::string& whe
 
 }  // namespace
 
-void load_hlwq_packed(const SafetensorsSet& set, const nlohmann::json& cfg, const std::filesystem::path& config_path,
+namespace {
+
+void hlwq_packed_impl(const SafetensorsSet& set, const nlohmann::json& cfg, const std::filesystem::path& config_path,
                       const TensorPolicy& policy, WeightStore& store) {
   const std::string where = config_path.string();
-  const std::string format = cfg.value("format", "");
+  const std::string format = cfg.contains("format") && cfg["format"].is_string() ? cfg["format"].get<std::string>() : "";
   int format_bits = 0;
   if (format.size() == 7 && format.rfind("hlwq-q", 0) == 0) format_bits = format[6] - '0';
   if (format_bits < 2 || format_bits > 5)
@@ -120,7 +122,12 @@ void load_hlwq_packed(const SafetensorsSet& set, const nlohmann::json& cfg, cons
     q.rows = rows;
     q.cols = cols;
     q.blocks_per_row = nb;
-    q.bits = per_tensor_bits.contains(p) ? per_tensor_bits[p].get<int>() : uniform_bits;
+    q.bits = uniform_bits;
+    if (per_tensor_bits.contains(p)) {
+      if (!per_tensor_bits[p].is_number_integer())
+        throw_error(ErrorKind::BadConfig, where, ": \"bits\" of ", p, " must be an integer");
+      q.bits = per_tensor_bits[p].get<int>();
+    }
     q.packing = CodePacking::BigEndianStream;
     q.scale = scale;
     if (q.bits < 2 || q.bits > 5)
@@ -148,7 +155,7 @@ void load_hlwq_packed(const SafetensorsSet& set, const nlohmann::json& cfg, cons
   for (const auto& f : set.files()) store.keep_alive(f->mapping());
 }
 
-void load_polar_legacy(const SafetensorsSet& set, const nlohmann::json& cfg, const std::filesystem::path& config_path,
+void polar_legacy_impl(const SafetensorsSet& set, const nlohmann::json& cfg, const std::filesystem::path& config_path,
                        const TensorPolicy& policy, WeightStore& store) {
   const std::string where = config_path.string();
   if (int_field(cfg, "block_size", where, kHlwqBlock) != kHlwqBlock)
@@ -194,8 +201,14 @@ void load_polar_legacy(const SafetensorsSet& set, const nlohmann::json& cfg, con
     if (norms.shape != std::vector<int64_t>{q.rows, q.blocks_per_row})
       throw_error(ErrorKind::CorruptFile, where_of(set, l + ".norms"), ": tensor ", l, ".norms shape does not match [",
                   std::to_string(q.rows), ", ", std::to_string(q.blocks_per_row), "]");
-    const bool packed_q5 = info.value("packed_q5", false);
-    const bool packed = info.value("packed", false);
+    auto flag = [&](const char* key) {
+      const auto it = info.find(key);
+      if (it == info.end() || it->is_null()) return false;
+      if (!it->is_boolean()) throw_error(ErrorKind::BadConfig, lw, ": \"", key, "\" must be true or false");
+      return it->get<bool>();
+    };
+    const bool packed_q5 = flag("packed_q5");
+    const bool packed = flag("packed");
     if (packed_q5) {
       if (q.bits != 5) throw_error(ErrorKind::BadConfig, lw, ": packed_q5 with ", std::to_string(q.bits), " bits");
       q.packing = CodePacking::LittleEndianQ5;
@@ -223,6 +236,27 @@ void load_polar_legacy(const SafetensorsSet& set, const nlohmann::json& cfg, con
     store.add_dense(set.tensor(name));
   }
   for (const auto& f : set.files()) store.keep_alive(f->mapping());
+}
+
+}  // namespace
+
+// A JSON value of an unexpected type surfaces as BadConfig naming the file, whatever field it was.
+void load_hlwq_packed(const SafetensorsSet& set, const nlohmann::json& cfg, const std::filesystem::path& config_path,
+                      const TensorPolicy& policy, WeightStore& store) {
+  try {
+    hlwq_packed_impl(set, cfg, config_path, policy, store);
+  } catch (const nlohmann::json::exception& e) {
+    throw_error(ErrorKind::BadConfig, config_path.string(), ": ", e.what());
+  }
+}
+
+void load_polar_legacy(const SafetensorsSet& set, const nlohmann::json& cfg, const std::filesystem::path& config_path,
+                       const TensorPolicy& policy, WeightStore& store) {
+  try {
+    polar_legacy_impl(set, cfg, config_path, policy, store);
+  } catch (const nlohmann::json::exception& e) {
+    throw_error(ErrorKind::BadConfig, config_path.string(), ": ", e.what());
+  }
 }
 
 }  // namespace hlwq

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cross-checks the engine's HLWQ files against hlwq_ref (independent numpy implementation).
 
-usage: crosscheck.py FORMATS_TOOL   (tests/engine/formats/formats_tool)
+usage: crosscheck.py FORMATS_TOOL [HLWQ_CLI]   (tests/engine/formats/formats_tool, app/cli/hlwq)
  1. our quantizer's output: codes bit-exact and norms fp16-exact against hlwq_ref, per
     (bits, codebook, scale), on random tensors (Gaussian, heavy-tailed, odd widths);
  2. files hlwq_ref wrote (public hlwq-q5 without codebook, ours with one, legacy
@@ -83,13 +83,20 @@ def is_linear(name, shape):
         p in name for p in ("embed", "norm", "conv1d", "A_log", "dt_bias"))
 
 
-def check_our_quantizer(tool, work, src, values):
+def check_our_quantizer(tool, work, src, values, cli=None):
     cases = [(5, "converged", "norm"), (5, "converged", "mse"), (5, "reference-loader", "norm"),
              (5, "reference-quantizer", "norm"), (4, "converged", "norm"), (3, "converged", "mse"),
              (2, "converged", "norm")]
     for bits, book_name, scale in cases:
         dst = os.path.join(work, "ours-q%d-%s-%s" % (bits, book_name, scale))
-        subprocess.run([tool, "quantize", src, dst, str(bits), book_name, scale], check=True)
+        if cli and (bits, book_name, scale) == (5, "converged", "norm"):
+            # The user-facing command: same bytes as the library call it wraps.
+            subprocess.run([cli, "quantize", src, dst, "--quiet"], check=True)
+            info = json.loads(subprocess.run([cli, "inspect", dst, "--json"], check=True,
+                                             capture_output=True, text=True).stdout)
+            check(info["format"] == "hlwq-q5" and info["quantized_tensors"] == 4, "hlwq inspect: " + str(info))
+        else:
+            subprocess.run([tool, "quantize", src, dst, str(bits), book_name, scale], check=True)
         with open(os.path.join(dst, "hlwq_config.json")) as f:
             cfg = json.load(f)
         book = ref.codebook(book_name, bits)
@@ -199,14 +206,15 @@ def check_legacy(tool, work):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) not in (2, 3):
         print(__doc__)
         return 2
     tool = os.path.abspath(sys.argv[1])
+    cli = os.path.abspath(sys.argv[2]) if len(sys.argv) == 3 else None
     with tempfile.TemporaryDirectory(prefix="hlwq-crosscheck-") as work:
         src = os.path.join(work, "src")
         values = random_source(src)
-        check_our_quantizer(tool, work, src, values)
+        check_our_quantizer(tool, work, src, values, cli)
         check_files_we_read(tool, work, values)
         check_legacy(tool, work)
     print("crosscheck:", "OK" if not FAILURES else "%d failures" % len(FAILURES))
