@@ -44,7 +44,19 @@ class ProgressLine {
   explicit ProgressLine(bool quiet) : quiet_(quiet), tty_(::isatty(2)) {}
   void operator()(const hub::DownloadProgress& p) {
     if (quiet_) return;
+    last_ = p;
+    printed_last_ = false;
     if (!tty_ && ++calls_ % 8 != 0) return;
+    print(p);
+  }
+  void finish() {
+    if (!quiet_ && !printed_last_ && !last_.files.empty()) print(last_);
+    if (!quiet_ && tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  void print(const hub::DownloadProgress& p) {
+    printed_last_ = true;
     double pct = p.bytes_total ? 100.0 * double(p.bytes_done) / double(p.bytes_total) : 100.0;
     std::string current;
     for (const auto& f : p.files)
@@ -58,13 +70,11 @@ class ProgressLine {
                  p.paused ? " [paused]" : "", current.c_str(), tty_ ? "" : "\n");
     std::fflush(stderr);
   }
-  void finish() {
-    if (!quiet_ && tty_) std::fprintf(stderr, "\n");
-  }
 
- private:
   bool quiet_, tty_;
   long calls_ = 0;
+  hub::DownloadProgress last_;
+  bool printed_last_ = true;
 };
 
 int run_download(const std::vector<std::string>& argv) {
