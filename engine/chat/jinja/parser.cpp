@@ -250,13 +250,8 @@ class Parser {
     loop_depth_ = saved;
     (void)end;
     s->body = std::move(body);
-    skip_name_if_matches(s->text);
     expect_block_end();
     return s;
-  }
-
-  void skip_name_if_matches(const std::string&) {
-    if (cur().type == Tok::Name) ++i_;  // `{% endmacro name %}`
   }
 
   StmtPtr parse_call_block(int line) {
