@@ -70,5 +70,42 @@ s("is_sequence_on_string_arg", "{% for k, v in args|items %}{{ v | tojson | safe
 s("raw_block", "a\n  {% raw %}{{ not evaluated }} {% if %}\n  {% endraw %}\nb{%- raw -%}  x  {%- endraw -%}  c")
 s("slicing_negative_steps", "{{ xs[3:0:-1] }}{{ xs[-1:-3:-1] }}{{ xs[10:-10:-2] }}{{ 'abcdef'[-2::-2] }}", xs=[0, 1, 2, 3, 4])
 s("json_ints_floats", "{{ d|tojson }} {{ d.a + d.b }} {{ d.c * 2 }} {{ d.a / 2 }}", d={"a": 3, "b": 2.5, "c": -7})
+# Random JSON values (printable unicode, controls, awkward floats, deep nesting) through str(),
+# repr, tojson and string methods: Python's formatting rules are easy to get subtly wrong.
+import random, struct
+rng = random.Random(5)
+def rand_str():
+    cps = []
+    for _ in range(rng.randint(0, 12)):
+        r = rng.random()
+        if r < 0.4: cps.append(rng.randint(0x20, 0x7e))
+        elif r < 0.5: cps.append(rng.randint(0, 0x1f))
+        elif r < 0.6: cps.append(rng.choice([0x7f, 0x85, 0xa0, 0xad, 0x2028, 0x200b, 0xfeff, 0x3000, 0x1680]))
+        elif r < 0.8: cps.append(rng.randint(0x80, 0xd7ff))
+        else: cps.append(rng.randint(0xe000, 0x10ffff))
+    cps = [c for c in cps if chr(c).isprintable() or c < 0x80 or c in (0x85, 0xa0, 0xad, 0x2028, 0x200b, 0xfeff, 0x3000, 0x1680) or (0xe000 <= c <= 0xf8ff) or c >= 0xf0000]
+    return "".join(map(chr, cps)) + rng.choice(["", "'", '"', "'\"", "\\"])
+def rand_float():
+    r = rng.random()
+    if r < 0.3: return struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0]
+    if r < 0.6: return rng.uniform(-1, 1) * 10 ** rng.randint(-30, 30)
+    return round(rng.uniform(-1000, 1000), rng.randint(0, 6))
+def rand_value(d=0):
+    r = rng.random()
+    if d > 3 or r < 0.25: return rand_str()
+    if r < 0.4: return rand_float()
+    if r < 0.5: return rng.randint(-2**62, 2**62)
+    if r < 0.55: return rng.choice([True, False, None])
+    if r < 0.75: return [rand_value(d+1) for _ in range(rng.randint(0, 4))]
+    return {rand_str(): rand_value(d+1) for _ in range(rng.randint(0, 4))}
+import math
+vals = []
+while len(vals) < 150:
+    v = rand_value()
+    dumped = json.dumps(v)
+    if "NaN" in dumped or "Infinity" in dumped: continue
+    vals.append(v)
+t = "{% for x in xs %}{{ x }}|{{ x|tojson }}|{{ x|tojson(indent=2, ensure_ascii=true) }}|{{ x|string|length }}|{{ x is string and x|trim }}|{{ x is string and x.split() }}|{{ x is string and x|upper }}\n{% endfor %}"
+s("random_values", t, xs=vals)
 json.dump(S, open(sys.argv[1] if len(sys.argv) > 1 else "snippets.json", "w", encoding="utf-8"), ensure_ascii=False, indent=1)
 print(len(S))

@@ -51,7 +51,12 @@ bool unprintable(char32_t c) {
   if (c < 0x20 || (c >= 0x7F && c <= 0xA0) || c == 0xAD) return true;
   if (c == 0x1680 || (c >= 0x2000 && c <= 0x200F) || (c >= 0x2028 && c <= 0x202F) || (c >= 0x205F && c <= 0x2064))
     return true;
-  return c == 0x3000 || c == 0xFEFF || (c >= 0xD800 && c <= 0xDFFF);
+  if (c == 0x3000 || c == 0xFEFF || (c >= 0xD800 && c <= 0xDFFF)) return true;
+  // Private use, noncharacters, unassigned planes 4-13 and the tag block. (Other unassigned
+  // code points would need Unicode tables; they do not occur in real conversations.)
+  if ((c >= 0xE000 && c <= 0xF8FF) || c >= 0xF0000 || (c & 0xFFFE) == 0xFFFE || (c >= 0x40000 && c <= 0xE0FFF))
+    return true;
+  return false;
 }
 
 void hex_escape(std::string& out, char32_t c) {
