@@ -19,7 +19,7 @@ Rectangle {
         radius: Theme.radius
         color: Theme.surface
         border.color: Theme.border
-        Label { x: 12; y: 10; text: parent.title; font.pixelSize: 11; font.bold: true; font.capitalization: Font.AllUppercase
+        Label { x: 12; y: 10; width: parent.width - 24; elide: Text.ElideRight; text: parent.title; font.pixelSize: 11; font.bold: true; font.capitalization: Font.AllUppercase
                 color: Theme.textMuted; font.letterSpacing: 0.6 }
         ColumnLayout { id: inner; x: 12; y: 30; width: parent.width - 24; spacing: 6 }
     }

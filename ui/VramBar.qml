@@ -49,8 +49,8 @@ ColumnLayout {
     }
     GridLayout {
         Layout.fillWidth: true
-        columns: 2
-        columnSpacing: 12
+        columns: root.width > 560 ? 3 : 1
+        columnSpacing: 18
         rowSpacing: 3
         Repeater {
             model: root.segments

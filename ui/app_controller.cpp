@@ -5,6 +5,12 @@
 #include <QPointer>
 
 #include "fake_session.h"
+#if HLWQ_UI_HAVE_PLANNER
+#include "fit_controller.h"
+#endif
+#if HLWQ_UI_HAVE_HUB
+#include "hub_controller.h"
+#endif
 
 namespace hlwq::ui {
 namespace {
@@ -32,6 +38,27 @@ AppController::AppController(Config config, QObject* parent)
   else if (conversations_->rowCount() > 0) chat_->selectChat(conversations_->idAt(0));
   connect(chat_, &ChatController::currentChatChanged, this,
           [this] { store_->setSetting(QStringLiteral("last_chat"), QString::number(chat_->currentChatId())); });
+
+#if HLWQ_UI_HAVE_PLANNER
+  auto* fit = new FitController(this);
+  fit_ = fit;
+  // Plan for the card the engine runs on, once it reports one.
+  connect(models_, &ModelsController::modelLoaded, fit, [this, fit] {
+    stats_->refresh();
+    if (stats_->backend().compare(QLatin1String("CPU"), Qt::CaseInsensitive) != 0)
+      fit->setDetectedGpu(stats_->device(), stats_->deviceTotal(), stats_->deviceFree() + stats_->engineBytes());
+    if (fit->modelPath().isEmpty()) fit->setModelPath(models_->activePath());
+  });
+#endif
+#if HLWQ_UI_HAVE_HUB
+  auto* hub = new HubController(this);
+  hub_ = hub;
+  connect(hub, &HubController::downloaded, models_, [this] { models_->refresh(); });
+  connect(models_, &ModelsController::modelLoaded, hub, [this, hub] {
+    if (stats_->backend().compare(QLatin1String("CPU"), Qt::CaseInsensitive) != 0)
+      hub->setGpu(stats_->device(), stats_->deviceTotal(), stats_->deviceFree() + stats_->engineBytes());
+  });
+#endif
 
   if (config.auto_load && !models_->autoLoad()) start_page_ = QStringLiteral("models");
 }

@@ -23,6 +23,10 @@ class AppController : public QObject {
   Q_PROPERTY(hlwq::ui::ChatController* chat READ chat CONSTANT)
   Q_PROPERTY(hlwq::ui::LiveStats* stats READ stats CONSTANT)
   Q_PROPERTY(hlwq::ui::ModelsController* models READ models CONSTANT)
+  // The Fit page's planner bridge (FitController), null when built without hlwq_planner.
+  Q_PROPERTY(QObject* fit READ fit CONSTANT)
+  // The Models page's catalog and downloads (HubController), null without hlwq_hub.
+  Q_PROPERTY(QObject* hub READ hub CONSTANT)
   Q_PROPERTY(QString startPage READ startPage NOTIFY startPageChanged)
   Q_PROPERTY(QString themeOverride READ themeOverride CONSTANT)
  public:
@@ -42,6 +46,8 @@ class AppController : public QObject {
   ChatController* chat() const { return chat_; }
   LiveStats* stats() const { return stats_; }
   ModelsController* models() const { return models_; }
+  QObject* fit() const { return fit_; }
+  QObject* hub() const { return hub_; }
   app::EngineClient* engine() const { return engine_; }
   app::ChatStore* store() const { return store_.get(); }
   QString startPage() const { return start_page_; }
@@ -61,6 +67,8 @@ class AppController : public QObject {
   ChatController* chat_;
   LiveStats* stats_;
   ModelsController* models_;
+  QObject* fit_ = nullptr;
+  QObject* hub_ = nullptr;
   QString start_page_ = QStringLiteral("chat");
 };
 

@@ -66,10 +66,15 @@ void ChatController::setError(const QString& e) {
 
 qint64 ChatController::newChat() {
   if (busy()) stop();
-  const qint64 id = store_->createChat(tr("New chat"));
-  conversations_->refresh();
-  selectChat(id);
-  return id;
+  try {
+    const qint64 id = store_->createChat(tr("New chat"));
+    conversations_->refresh();
+    selectChat(id);
+    return id;
+  } catch (const std::exception& e) {
+    setError(QString::fromStdString(e.what()));
+    return 0;
+  }
 }
 
 void ChatController::selectChat(qint64 id) {
@@ -104,7 +109,16 @@ bool ChatController::send(const QString& text) {
     setError(tr("No model is loaded. Open Models to load one."));
     return false;
   }
-  if (!chat_id_) newChat();
+  if (!chat_id_ && !newChat()) return false;
+  try {
+    return sendInChat(text);
+  } catch (const std::exception& e) {  // the database refused (disk full, read-only)
+    setError(QString::fromStdString(e.what()));
+    return false;
+  }
+}
+
+bool ChatController::sendInChat(const QString& text) {
   // The first message names the chat, unless the user already renamed it.
   if (messages_->rowCount() == 0 && store_->chat(chat_id_).title == tr("New chat")) {
     store_->renameChat(chat_id_, title_from(text));
@@ -202,6 +216,15 @@ void ChatController::stop() {
 
 bool ChatController::regenerate() {
   if (busy() || !model_ready_) return false;
+  try {
+    return regenerateLast();
+  } catch (const std::exception& e) {
+    setError(QString::fromStdString(e.what()));
+    return false;
+  }
+}
+
+bool ChatController::regenerateLast() {
   int row = messages_->rowCount() - 1;
   if (row < 0) return false;
   if (messages_->at(row).role == QLatin1String("assistant")) {
@@ -222,7 +245,12 @@ bool ChatController::editAndResend(int row, const QString& text) {
   m.content = text;
   store_->updateMessage(m);
   messages_->replace(row, m);
-  startReply();
+  try {
+    startReply();
+  } catch (const std::exception& e) {
+    setError(QString::fromStdString(e.what()));
+    return false;
+  }
   return true;
 }
 

@@ -75,7 +75,9 @@ class ChatController : public QObject {
   void chunkPersisted(int answerChars);  // the streamed text so far is in the database
 
  private:
-  void startReply();
+  bool sendInChat(const QString& text);
+  bool regenerateLast();
+  void startReply();  // throws hlwq::Error when the database refuses
   void onStreamed(quint64 id, bool thinking, const QString& text);
   void onFinished(const app::ChatOutcome& outcome);
   void persistStreaming();

@@ -128,6 +128,14 @@ bool ChatScript::run(const QString& line) {
     const auto& all = app_->messages()->all();
     return !all.isEmpty() && all.back().role == QLatin1String("assistant") && !all.back().content.trimmed().isEmpty();
   }
+  if (cmd == QLatin1String("thinking")) {
+    chat->setThinkingEnabled(arg == QLatin1String("on"));
+    return true;
+  }
+  if (cmd == QLatin1String("max-tokens")) {
+    chat->setMaxNewTokens(arg.toInt());
+    return true;
+  }
   if (cmd == QLatin1String("stall-reset")) {
     stall_->restart();
     return true;

@@ -13,6 +13,8 @@
 //   kv fp16|q4|q3|q2            switch the KV mode and wait until applied
 //   expect-messages N           fail unless the open chat has N messages
 //   expect-reply-nonempty       fail unless the last reply has an answer
+//   thinking on|off             the thinking switch
+//   max-tokens N                the longest reply
 //   stall-reset | stall-report LABEL
 //   page chat|models|fit        show a page
 //   screenshot FILE             grab the window into a PNG

@@ -15,6 +15,9 @@ namespace hlwq::app {
 namespace {
 qint64 now_ms() { return QDateTime::currentMSecsSinceEpoch(); }
 
+// A null QString binds as SQL NULL; the text columns are NOT NULL, so bind "" instead.
+QString text(const QString& s) { return s.isNull() ? QStringLiteral("") : s; }
+
 // Each entry moves the schema from version i to i+1. Never edit a shipped entry: add one.
 const char* const kMigrations[] = {
     // 0 -> 1: chats, messages, settings.
@@ -144,8 +147,8 @@ qint64 ChatStore::createChat(const QString& title, const QString& system_prompt)
   QSqlQuery q(db_);
   q.prepare(QStringLiteral("INSERT INTO chats(title, system_prompt, created_ms, updated_ms) VALUES(?,?,?,?)"));
   const qint64 t = now_ms();
-  q.addBindValue(title);
-  q.addBindValue(system_prompt);
+  q.addBindValue(text(title));
+  q.addBindValue(text(system_prompt));
   q.addBindValue(t);
   q.addBindValue(t);
   if (!q.exec()) throw_error(ErrorKind::Io, "chat database: cannot create a chat: ", q.lastError().text().toStdString());
@@ -155,7 +158,7 @@ qint64 ChatStore::createChat(const QString& title, const QString& system_prompt)
 void ChatStore::renameChat(qint64 id, const QString& title) {
   QSqlQuery q(db_);
   q.prepare(QStringLiteral("UPDATE chats SET title=? WHERE id=?"));
-  q.addBindValue(title);
+  q.addBindValue(text(title));
   q.addBindValue(id);
   q.exec();
 }
@@ -163,7 +166,7 @@ void ChatStore::renameChat(qint64 id, const QString& title) {
 void ChatStore::setSystemPrompt(qint64 id, const QString& prompt) {
   QSqlQuery q(db_);
   q.prepare(QStringLiteral("UPDATE chats SET system_prompt=? WHERE id=?"));
-  q.addBindValue(prompt);
+  q.addBindValue(text(prompt));
   q.addBindValue(id);
   q.exec();
 }
@@ -198,15 +201,15 @@ qint64 ChatStore::addMessage(const StoredMessage& m) {
   q.prepare(QStringLiteral("INSERT INTO messages(chat_id, role, content, thinking, state, created_ms, tokens, tokens_per_s,"
                            " ttft_s, kv_mode) VALUES(?,?,?,?,?,?,?,?,?,?)"));
   q.addBindValue(m.chat_id);
-  q.addBindValue(m.role);
-  q.addBindValue(m.content);
-  q.addBindValue(m.thinking);
+  q.addBindValue(text(m.role));
+  q.addBindValue(text(m.content));
+  q.addBindValue(text(m.thinking));
   q.addBindValue(m.state.isEmpty() ? QStringLiteral("done") : m.state);
   q.addBindValue(m.created_ms ? m.created_ms : now_ms());
   q.addBindValue(m.tokens);
   q.addBindValue(m.tokens_per_s);
   q.addBindValue(m.ttft_s);
-  q.addBindValue(m.kv_mode);
+  q.addBindValue(text(m.kv_mode));
   if (!q.exec())
     throw_error(ErrorKind::Io, "chat database: cannot add a message to chat ", std::to_string(m.chat_id), ": ",
                 q.lastError().text().toStdString());
@@ -218,13 +221,13 @@ void ChatStore::updateMessage(const StoredMessage& m) {
   QSqlQuery q(db_);
   q.prepare(QStringLiteral("UPDATE messages SET content=?, thinking=?, state=?, tokens=?, tokens_per_s=?, ttft_s=?,"
                            " kv_mode=? WHERE id=?"));
-  q.addBindValue(m.content);
-  q.addBindValue(m.thinking);
+  q.addBindValue(text(m.content));
+  q.addBindValue(text(m.thinking));
   q.addBindValue(m.state);
   q.addBindValue(m.tokens);
   q.addBindValue(m.tokens_per_s);
   q.addBindValue(m.ttft_s);
-  q.addBindValue(m.kv_mode);
+  q.addBindValue(text(m.kv_mode));
   q.addBindValue(m.id);
   q.exec();
 }
@@ -249,7 +252,7 @@ void ChatStore::setSetting(const QString& key, const QString& value) {
   QSqlQuery q(db_);
   q.prepare(QStringLiteral("INSERT INTO settings(key, value) VALUES(?, ?) ON CONFLICT(key) DO UPDATE SET value=excluded.value"));
   q.addBindValue(key);
-  q.addBindValue(value);
+  q.addBindValue(text(value));
   q.exec();
 }
 

@@ -54,12 +54,12 @@ void FakeSession::load(const LoadOptions& options, const ProgressFn& progress) {
   std::lock_guard lock(mutex_);
   loaded_ = true;
   stats_ = {};
-  stats_.backend = "CPU";
-  stats_.device = "Fake CPU (test engine)";
+  stats_.backend = options_.gpu ? "CUDA" : "CPU";
+  stats_.device = options_.gpu ? "Simulated 24 GB GPU (fake engine)" : "Fake CPU (test engine)";
   stats_.model_name = options.model.filename().string();
   stats_.context_max = options.context_length;
   stats_.kv = options.kv;
-  stats_.device_total = kDeviceTotal;
+  stats_.device_total = options_.gpu ? kDeviceTotal : 0;  // the CPU backend reports no device memory
   refresh_memory_locked();
 }
 
@@ -178,6 +178,7 @@ void FakeSession::refresh_memory_locked() {
   m.kv_used_fp16 = kFp16BytesPerToken * uint64_t(stats_.context_used);
   const uint64_t used = m.weights + m.embedding + m.recurrent_state + m.scratch + m.runtime + m.kv_cache;
   stats_.device_free = used < stats_.device_total ? stats_.device_total - used : 0;
+  if (!options_.gpu) stats_.device_free = 0;
 }
 
 }  // namespace hlwq::app

@@ -16,6 +16,7 @@ class FakeSession : public Session {
     std::chrono::milliseconds token_delay{15};
     std::chrono::milliseconds load_time{300};
     int thinking_tokens = 12;  // how many thinking pieces before the answer
+    bool gpu = false;          // report a simulated 24 GiB CUDA card instead of the CPU
   };
   FakeSession();
   explicit FakeSession(Options options);

@@ -5,6 +5,7 @@
 #include <QApplication>
 #include <QCommandLineParser>
 #include <QFile>
+#include <QIcon>
 #include <QQmlApplicationEngine>
 #include <QQuickStyle>
 #include <QQuickWindow>
@@ -36,6 +37,7 @@ std::shared_ptr<hlwq::Session> make_session(bool fake) {
   }
   hlwq::app::FakeSession::Options options;
   if (int ms = qEnvironmentVariableIntValue("HLWQ_FAKE_TOKEN_MS"); ms > 0) options.token_delay = std::chrono::milliseconds(ms);
+  options.gpu = qEnvironmentVariableIntValue("HLWQ_FAKE_GPU") == 1;
   return std::make_shared<hlwq::app::FakeSession>(options);
 }
 }  // namespace
@@ -46,6 +48,8 @@ int main(int argc, char* argv[]) {
   QApplication::setApplicationName("hlwq-chat");
   QApplication::setOrganizationName("hlwq");
   QApplication::setApplicationVersion(hlwq::kVersion);
+  QApplication::setWindowIcon(QIcon(QStringLiteral(":/qt/qml/HlwqChat/icon.svg")));
+  QApplication::setDesktopFileName(QStringLiteral("hlwq-chat"));
   QQuickStyle::setStyle(QStringLiteral("Basic"));  // our own look, the same on every desktop
 
   QCommandLineParser parser;

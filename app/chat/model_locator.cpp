@@ -19,6 +19,7 @@ qint64 dir_bytes(const QString& dir) {
 }
 
 QString source_of(const QString& root) {
+  if (root.endsWith(QLatin1String("/hlwq"))) return QStringLiteral("downloaded");
   if (root.contains(QLatin1String("huggingface"))) return QStringLiteral("hf-cache");
   if (root == ModelLocator::libraryDir()) return QStringLiteral("library");
   return QStringLiteral("bundled");
@@ -40,13 +41,12 @@ QStringList ModelLocator::searchRoots() {
   roots << QStringLiteral(HLWQ_SOURCE_DIR "/resources/models");  // dev build, run from the build tree
 #endif
   roots << libraryDir();
+  QString home = qEnvironmentVariable("HF_HOME");
+  if (home.isEmpty()) home = QDir::homePath() + QStringLiteral("/.cache/huggingface");
   QString hf = qEnvironmentVariable("HF_HUB_CACHE");
-  if (hf.isEmpty()) {
-    QString home = qEnvironmentVariable("HF_HOME");
-    if (home.isEmpty()) home = QDir::homePath() + QStringLiteral("/.cache/huggingface");
-    hf = home + QStringLiteral("/hub");
-  }
+  if (hf.isEmpty()) hf = home + QStringLiteral("/hub");
   roots << hf;
+  roots << home + QStringLiteral("/hlwq");  // models quantized while downloading (hub/quantizing_download.h)
   return roots;
 }
 

@@ -3,11 +3,14 @@ import QtTest
 import HlwqChat
 
 // The drawing and message components on their own.
+Item {
+    id: root
+    width: 600
+    height: 400
+
 TestCase {
     name: "Components"
     when: windowShown
-    width: 600
-    height: 400
 
     Component { id: codeBlock; CodeBlock { width: 400 } }
     Component { id: vramBar; VramBar { width: 500 } }
@@ -15,10 +18,12 @@ TestCase {
     Component { id: thinkingBlock; ThinkingBlock { width: 400 } }
 
     function test_code_block_is_monospace_with_copy() {
-        const block = createTemporaryObject(codeBlock, this, { code: "int main() {}", language: "cpp" })
+        const block = createTemporaryObject(codeBlock, root, { code: "int main() {}", language: "cpp" })
         const copy = findChild(block, "copyCodeButton")
         verify(copy)
         compare(copy.text, "Copy")
+        waitForRendering(block)
+        verify(copy.width > 0 && copy.visible, "copy button is laid out: " + copy.width)
         mouseClick(copy)
         compare(copy.text, "Copied")
         verify(block.implicitHeight > 30)
@@ -26,7 +31,7 @@ TestCase {
 
     function test_vram_bar_is_proportional_to_capacity() {
         const gib = 1024 * 1024 * 1024
-        const bar = createTemporaryObject(vramBar, this, {
+        const bar = createTemporaryObject(vramBar, root, {
             segments: [{ name: "Weights", bytes: 12 * gib }, { name: "KV cache", bytes: 4 * gib }],
             total: 24 * gib, used: 18 * gib })
         compare(bar.engine, 16 * gib)
@@ -40,7 +45,7 @@ TestCase {
     }
 
     function test_kv_chart_scales_to_the_fp16_line() {
-        const chart = createTemporaryObject(kvChart, this, {
+        const chart = createTemporaryObject(kvChart, root, {
             points: [{ context: 100, bytes: 1000, fp16: 4000 }, { context: 200, bytes: 2000, fp16: 8000 }] })
         compare(chart.maxX, 200)
         fuzzyCompare(chart.maxY, 8800, 0.001)
@@ -50,11 +55,12 @@ TestCase {
     }
 
     function test_thinking_block_folds() {
-        const block = createTemporaryObject(thinkingBlock, this, { text: "hmm", live: true })
+        const block = createTemporaryObject(thinkingBlock, root, { text: "hmm", live: true })
         verify(block.expanded)
         block.live = false
         verify(!block.expanded)
         block.expanded = true
         verify(block.expanded)
     }
+}
 }

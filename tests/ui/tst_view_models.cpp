@@ -11,8 +11,9 @@ using namespace hlwq;
 using namespace hlwq::ui;
 
 namespace {
-std::unique_ptr<AppController> make_app(int token_ms = 2, const QString& db = ":memory:") {
+std::unique_ptr<AppController> make_app(int token_ms = 2, const QString& db = ":memory:", bool gpu = false) {
   app::FakeSession::Options o;
+  o.gpu = gpu;
   o.token_delay = std::chrono::milliseconds(token_ms);
   o.load_time = std::chrono::milliseconds(10);
   return std::make_unique<AppController>(AppController::Config{std::make_shared<app::FakeSession>(o), db, false});
@@ -94,11 +95,13 @@ class TestViewModels : public QObject {
     load_model(*app);
     QVERIFY(app->chat()->send("first"));
     QTRY_VERIFY(!app->chat()->busy());
-    const qint64 old_id = app->messages()->get(1).value("messageId").toLongLong();
+    QSignalSpy started(app->chat(), &ChatController::replyStarted);
     QVERIFY(app->chat()->regenerate());
+    QCOMPARE(started.size(), 1);
     QCOMPARE(app->messages()->rowCount(), 2);
+    QCOMPARE(app->messages()->get(1).value("state").toString(), QStringLiteral("streaming"));
     QTRY_VERIFY(!app->chat()->busy());
-    QVERIFY(app->messages()->get(1).value("messageId").toLongLong() != old_id);
+    QCOMPARE(app->messages()->get(1).value("state").toString(), QStringLiteral("done"));
     QCOMPARE(app->store()->messages(app->chat()->currentChatId()).size(), 2);
   }
 
@@ -203,7 +206,7 @@ class TestViewModels : public QObject {
   }
 
   void liveStatsBreakdownSumsToEngineBytes() {
-    auto app = make_app();
+    auto app = make_app(2, ":memory:", true);
     load_model(*app);
     app->stats()->refresh();
     double sum = 0;
@@ -211,6 +214,15 @@ class TestViewModels : public QObject {
     QCOMPARE(sum, app->stats()->engineBytes());
     QVERIFY(app->stats()->deviceTotal() >= app->stats()->deviceUsed());
     QCOMPARE(app->stats()->deviceUsed(), app->stats()->engineBytes());  // nothing else on the fake card
+    QCOMPARE(app->stats()->backend(), QStringLiteral("CUDA"));
+  }
+
+  void cpuBackendReportsNoDeviceMemory() {
+    auto app = make_app();
+    load_model(*app);
+    app->stats()->refresh();
+    QCOMPARE(app->stats()->deviceTotal(), 0.0);
+    QVERIFY(app->stats()->engineBytes() > 0);
   }
 
   void modelsListedLoadedAndLabelled() {

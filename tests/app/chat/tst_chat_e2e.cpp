@@ -82,7 +82,10 @@ QString bundledModel() {
   const QString env = qEnvironmentVariable("HLWQ_E2E_MODEL");
   if (!env.isEmpty()) return env;
   QDirIterator it(HLWQ_SOURCE_DIR "/resources/models", {"config.json"}, QDir::Files, QDirIterator::Subdirectories);
-  return it.hasNext() ? QFileInfo(it.next()).absolutePath() : QString();
+  if (it.hasNext()) return QFileInfo(it.next()).absolutePath();
+  // Else the tiny random Qwen3.5 fixture (27B ratios, HLWQ-Q5): real engine, nonsense text.
+  const QString fixture = HLWQ_SOURCE_DIR "/tests/fixtures/qwen35/ratio27b-hlwq-q5";
+  return QFileInfo::exists(fixture + "/config.json") ? fixture : QString();
 }
 }  // namespace
 
@@ -161,7 +164,8 @@ class TestChatE2E : public QObject {
     if (model.isEmpty()) QSKIP("no bundled model in resources/models (or HLWQ_E2E_MODEL)");
     Sandbox box;
     const QString s1 = box.writeScript("real1.txt",
-                                       "wait-model\nstall-report load\nnew\nstall-reset\nsend Say hello in five words.\n"
+                                       "wait-model\nstall-reset\nload " + model + "\nstall-report load\nthinking off\nmax-tokens 24\nnew\nstall-reset\n"
+                                       "send Say hello in five words.\n"
                                        "stall-report generate\nexpect-reply-nonempty\nkv q4\nsend Now say goodbye.\n"
                                        "expect-reply-nonempty\nexpect-messages 4\nquit\n");
     Run r = box.run({"--script", s1}, model, 590000);

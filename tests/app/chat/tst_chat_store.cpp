@@ -99,6 +99,7 @@ class TestChatStore : public QObject {
     const qint64 a = store.createChat("Rust lifetimes");
     const qint64 b = store.createChat("Pasta recipes", "You are a chef.");
     store.addMessage({0, b, "user", "How long to boil penne?", {}, "done"});
+    QThread::msleep(3);  // updated_ms has millisecond resolution
     store.addMessage({0, a, "user", "Explain borrowck 100% please", {}, "done"});
     QCOMPARE(store.chats().size(), 2);
     QCOMPARE(store.chats().first().id, a);  // a got the newest message
