@@ -114,7 +114,9 @@ QuantizedShard quantize_shard(const fs::path& src_shard, const fs::path& dst_sha
   auto report = [&](const std::string& what) {
     if (opts.progress) opts.progress(total_in ? double(done) / double(total_in) : 1.0, what);
   };
-  for (const auto& [e, q] : plan) {
+  for (const Plan& item : plan) {
+    const SafetensorsEntry* e = item.entry;  // a plain variable: lambdas below capture it
+    const bool q = item.quantize;
     const DenseTensor t = src.tensor(*e);
     const std::byte* base = t.bytes.data();
     if (!q) {
