@@ -97,6 +97,9 @@ fs::path Downloader::download_file(const std::string& repo, const std::string& p
                                    const ProgressCallback& progress) {
   DownloadRequest request{repo, revision, {path}, {}};
   fs::path snapshot = download(request, progress);
+  if (!fs::exists(snapshot / path))  // offline: the snapshot exists but not this file
+    throw HubError(HubErrorCode::Offline, 0,
+                   path + " of " + repo + "@" + revision + " is not in the cache and HF_HUB_OFFLINE is set");
   return snapshot / path;
 }
 

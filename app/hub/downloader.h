@@ -6,8 +6,8 @@
 // same blob is ever resumed. Nothing unverified ever appears under a final name.
 //
 // Threading: download() blocks; call it on a worker thread. pause(), resume() and cancel()
-// may be called from any thread. Progress callbacks come from the download threads, one at a
-// time (serialised), at most every `progress_interval`.
+// may be called from any thread. Progress callbacks come on the thread that called
+// download() (the transfers run on their own threads), every `progress_interval`.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>

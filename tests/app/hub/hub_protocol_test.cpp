@@ -339,6 +339,12 @@ TEST_F(HubProtocol, CacheLayoutMatchesHuggingfaceHub) {
   EXPECT_EQ(Downloader(offline).download({kRepo, "main", {}, {}}), snapshot);
   EXPECT_EQ(hub->log().size(), count);
   try {
+    Downloader(offline).download_file(kRepo, "not-downloaded.bin");
+    FAIL();
+  } catch (const HubError& e) {
+    EXPECT_EQ(e.code(), HubErrorCode::Offline);
+  }
+  try {
     Downloader(offline).download({"other/model", "main", {}, {}});
     FAIL();
   } catch (const HubError& e) {
