@@ -37,7 +37,6 @@ class AddedVocabulary {
   const AddedToken* by_id(int32_t id) const;
   const AddedToken* by_content(std::string_view content) const;
   const std::vector<AddedToken>& tokens() const { return tokens_; }
-  bool has_normalized() const { return !tries_[1].nodes.empty() && tries_[1].nodes.size() > 1; }
 
  private:
   struct Trie {
