@@ -425,31 +425,31 @@ __global__ void __launch_bounds__(256) combine_kernel(AttentionArgs a) {
 using DecodeKernel = void (*)(AttentionArgs);
 
 template <int KB, int G>
-DecodeKernel pick_v(int vb) {
+DecodeKernel pick_v(int vb, bool thread_scores) {
   switch (vb) {
-    case 16: return KB == 16 ? decode_kernel_warp<KB, 16, G> : decode_kernel<KB, 16, G>;
-    case 4: return KB == 16 ? decode_kernel_warp<KB, 4, G> : decode_kernel<KB, 4, G>;
-    case 3: return KB == 16 ? decode_kernel_warp<KB, 3, G> : decode_kernel<KB, 3, G>;
-    case 2: return KB == 16 ? decode_kernel_warp<KB, 2, G> : decode_kernel<KB, 2, G>;
+    case 16: return KB == 16 || !thread_scores ? decode_kernel_warp<KB, 16, G> : decode_kernel<KB, 16, G>;
+    case 4: return KB == 16 || !thread_scores ? decode_kernel_warp<KB, 4, G> : decode_kernel<KB, 4, G>;
+    case 3: return KB == 16 || !thread_scores ? decode_kernel_warp<KB, 3, G> : decode_kernel<KB, 3, G>;
+    case 2: return KB == 16 || !thread_scores ? decode_kernel_warp<KB, 2, G> : decode_kernel<KB, 2, G>;
   }
   return nullptr;
 }
 
 template <int G>
-DecodeKernel pick_k(int kb, int vb) {
+DecodeKernel pick_k(int kb, int vb, bool ts) {
   switch (kb) {
-    case 16: return pick_v<16, G>(vb);
-    case 4: return pick_v<4, G>(vb);
-    case 3: return pick_v<3, G>(vb);
-    case 2: return pick_v<2, G>(vb);
+    case 16: return pick_v<16, G>(vb, ts);
+    case 4: return pick_v<4, G>(vb, ts);
+    case 3: return pick_v<3, G>(vb, ts);
+    case 2: return pick_v<2, G>(vb, ts);
   }
   return nullptr;
 }
 
 // Query heads per KV head: 6 for the 27B, 4 for every other Qwen3.5 size.
-DecodeKernel pick(int kb, int vb, int group) {
-  if (group == 6) return pick_k<6>(kb, vb);
-  if (group == 4) return pick_k<4>(kb, vb);
+DecodeKernel pick(int kb, int vb, int group, bool thread_scores) {
+  if (group == 6) return pick_k<6>(kb, vb, thread_scores);
+  if (group == 4) return pick_k<4>(kb, vb, thread_scores);
   return nullptr;
 }
 
@@ -472,7 +472,7 @@ void attention_decode(const AttentionArgs& a, cudaStream_t stream) {
   if (a.rotary_dim % 2 != 0 || a.rotary_dim > kD || a.max_splits <= 0)
     throw_error(ErrorKind::InvalidArgument, "attention_decode: bad rotary_dim ", std::to_string(a.rotary_dim),
                 " or max_splits ", std::to_string(a.max_splits));
-  const DecodeKernel decode = pick(a.cache.k.bits, a.cache.v.bits, a.heads / kvh);
+  const DecodeKernel decode = pick(a.cache.k.bits, a.cache.v.bits, a.heads / kvh, a.long_context);
   if (!decode)
     throw_error(ErrorKind::InvalidArgument, "attention_decode: KV bits k=", std::to_string(a.cache.k.bits),
                 " v=", std::to_string(a.cache.v.bits), " (supported: 16, 4, 3, 2)");

@@ -24,6 +24,9 @@ struct AttentionArgs {
   float* q_work = nullptr;        // [heads][256]
   float* partials = nullptr;      // attention_partials_floats(heads, max_splits)
   int max_splits = 0;
+  // Long histories: code K (Q4/Q3/Q2) scores one token per thread (fewer instructions per
+  // token); short ones keep the warp-per-token kernel (less serial latency per block).
+  bool long_context = false;
   float* out = nullptr;           // [heads * 256], gated attention output (o_proj input)
 };
 

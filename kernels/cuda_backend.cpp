@@ -131,7 +131,7 @@ class CudaBackend final : public ModelBackend {
       throw_error(ErrorKind::InvalidArgument, "CUDA backend: token id ", std::to_string(token), " outside the vocabulary of ",
                   std::to_string(config_.vocab_size));
     model_->set_input(token, n_cached_, stream_);
-    model_->step_graph(stream_);
+    model_->step_graph(stream_, n_cached_);
     history_.push_back(token);
     ++n_cached_;
   }

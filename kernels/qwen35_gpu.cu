@@ -227,10 +227,12 @@ Qwen35Gpu::~Qwen35Gpu() {
 }
 
 void Qwen35Gpu::destroy_graph() {
-  if (graph_exec_) cudaGraphExecDestroy(graph_exec_);
-  if (graph_) cudaGraphDestroy(graph_);
-  graph_exec_ = nullptr;
-  graph_ = nullptr;
+  for (int i = 0; i < 2; ++i) {
+    if (graph_exec_[i]) cudaGraphExecDestroy(graph_exec_[i]);
+    if (graph_[i]) cudaGraphDestroy(graph_[i]);
+    graph_exec_[i] = nullptr;
+    graph_[i] = nullptr;
+  }
 }
 
 void Qwen35Gpu::allocate_cache(int capacity, int k_bits, int v_bits) {
@@ -285,7 +287,7 @@ void Qwen35Gpu::fake_history(int n, uint64_t seed) {
   check(cudaDeviceSynchronize(), "fake_history");
 }
 
-void Qwen35Gpu::enqueue_step(cudaStream_t s) {
+void Qwen35Gpu::enqueue_step(cudaStream_t s, bool long_context) {
   const Qwen35Dims& d = dims_;
   float* x = x_.get<float>();
   float* proj = proj_.get<float>();
@@ -316,6 +318,7 @@ void Qwen35Gpu::enqueue_step(cudaStream_t s) {
       a.q_work = q_work_.get<float>();
       a.partials = partials_.get<float>();
       a.max_splits = max_splits_;
+      a.long_context = long_context;
       a.out = mix;
       attention_decode(a, s);
       GemvArgs o{w.out_proj.m, mix, nullptr, nullptr, d.eps, x, cb};
@@ -347,21 +350,22 @@ void Qwen35Gpu::enqueue_step(cudaStream_t s) {
   sample_greedy(logits_.get<float>(), d.vocab, argmax_.get(), token_.get<int32_t>(), pos_.get<int>(), s);
 }
 
-void Qwen35Gpu::step_graph(cudaStream_t s) {
-  if (!graph_exec_) {
+void Qwen35Gpu::step_graph(cudaStream_t s, int pos) {
+  const int v = pos >= kLongContext ? 1 : 0;
+  if (!graph_exec_[v]) {
     check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture(decode step)");
     try {
-      enqueue_step(s);
+      enqueue_step(s, v == 1);
     } catch (...) {
       cudaGraph_t g = nullptr;
       cudaStreamEndCapture(s, &g);
       if (g) cudaGraphDestroy(g);
       throw;
     }
-    check(cudaStreamEndCapture(s, &graph_), "cudaStreamEndCapture(decode step)");
-    check(cudaGraphInstantiate(&graph_exec_, graph_, 0), "cudaGraphInstantiate(decode step)");
+    check(cudaStreamEndCapture(s, &graph_[v]), "cudaStreamEndCapture(decode step)");
+    check(cudaGraphInstantiate(&graph_exec_[v], graph_[v], 0), "cudaGraphInstantiate(decode step)");
   }
-  check(cudaGraphLaunch(graph_exec_, s), "cudaGraphLaunch(decode step)");
+  check(cudaGraphLaunch(graph_exec_[v], s), "cudaGraphLaunch(decode step)");
 }
 
 uint64_t Qwen35Gpu::weight_bytes() const {

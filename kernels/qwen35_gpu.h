@@ -81,9 +81,12 @@ class Qwen35Gpu {
 
   // Enqueues one decode step reading *token/*pos on the device; writes the next token and
   // advances the position.
-  void enqueue_step(cudaStream_t stream);
-  // Captures enqueue_step once (after any allocate_cache) and replays it.
-  void step_graph(cudaStream_t stream);
+  // long_context picks the attention variant for long histories (attention.h).
+  void enqueue_step(cudaStream_t stream, bool long_context = false);
+  // Captures enqueue_step once per variant (after any allocate_cache) and replays the one
+  // for a step at position `pos` (the host knows it: the graph reads it on the device).
+  void step_graph(cudaStream_t stream, int pos);
+  static constexpr int kLongContext = 2048;
 
   int32_t* token_dev() const { return token_.get<int32_t>(); }
   int* pos_dev() const { return pos_.get<int>(); }
@@ -119,8 +122,8 @@ class Qwen35Gpu {
   std::vector<KvLayer> kv_layers_;      // per layer (empty for DeltaNet layers)
   std::vector<DeviceBuffer> delta_state_, conv_ring_;
   int capacity_ = 0, k_bits_ = 16, v_bits_ = 16, max_splits_ = 1;
-  cudaGraph_t graph_ = nullptr;
-  cudaGraphExec_t graph_exec_ = nullptr;
+  cudaGraph_t graph_[2] = {nullptr, nullptr};
+  cudaGraphExec_t graph_exec_[2] = {nullptr, nullptr};
 };
 
 // Fills n floats uniformly in [lo, hi) (synthetic parameters, test inputs).

@@ -245,15 +245,15 @@ int run_bench(const std::vector<std::string>& args) {
       try {
         model->allocate_cache(ctx + opt.repeats + 16, bits, bits);
         model->fake_history(ctx, 77 + ctx);
-        model->enqueue_step(s);  // eager warm-up: kernel attributes are set outside capture
-        for (int i = 0; i < 2; ++i) model->step_graph(s);
+        model->enqueue_step(s, ctx >= Qwen35Gpu::kLongContext);  // eager warm-up: attributes set outside capture
+        for (int i = 0; i < 2; ++i) model->step_graph(s, ctx + 1 + i);
         check(cudaStreamSynchronize(s), "decode warm-up");
         const uint64_t vram = used_vram();
         Timer t;
         std::vector<double> ms;
         for (int i = 0; i < opt.repeats; ++i) {
           t.start(s);
-          model->step_graph(s);
+          model->step_graph(s, ctx + 3 + i);
           ms.push_back(t.stop_ms(s));
         }
         std::vector<float> logits(dims.vocab);

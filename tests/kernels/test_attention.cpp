@@ -60,9 +60,10 @@ std::vector<double> norm_rope(const float* x, const std::vector<float>& w, int p
   return out;
 }
 
-void run(int heads, int kvh, int kbits, int vbits, int tokens, int splits, uint64_t seed) {
+void run(int heads, int kvh, int kbits, int vbits, int tokens, int splits, uint64_t seed, bool long_context = false) {
   SCOPED_TRACE("heads=" + std::to_string(heads) + " kv=" + std::to_string(kvh) + " k" + std::to_string(kbits) + "v" +
-               std::to_string(vbits) + " tokens=" + std::to_string(tokens) + " splits=" + std::to_string(splits));
+               std::to_string(vbits) + " tokens=" + std::to_string(tokens) + " splits=" + std::to_string(splits) +
+               (long_context ? " long-context kernel" : ""));
   const int group = heads / kvh, proj_n = heads * 2 * D + 2 * kvh * D, cap = tokens + 3;
   const double theta = 1e7;
   const auto qw = uniform(D, -0.3f, 0.3f, seed), kw = uniform(D, -0.3f, 0.3f, seed + 1);
@@ -84,6 +85,7 @@ void run(int heads, int kvh, int kbits, int vbits, int tokens, int splits, uint6
   a.cache.kv_heads = kvh; a.cache.capacity = cap;
   a.pos = dpos.p; a.heads = heads; a.rope_theta = float(theta); a.rotary_dim = 64;
   a.q_work = dq.p; a.partials = dpart.p; a.max_splits = splits; a.out = dout.p; a.proj = dproj.p;
+  a.long_context = long_context;
 
   double worst = 0;
   for (int t = 0; t < tokens; ++t) {
@@ -127,11 +129,13 @@ void run(int heads, int kvh, int kbits, int vbits, int tokens, int splits, uint6
 TEST(AttentionDecode, MatchesReferenceForEveryKvMode) {
   HLWQ_REQUIRE_GPU();
   uint64_t seed = 1;
-  for (auto [kb, vb] : std::vector<std::pair<int, int>>{{16, 16}, {4, 4}, {3, 3}, {2, 2}, {16, 3}, {4, 2}}) {
-    run(24, 4, kb, vb, 40, 7, seed++);  // 27B heads, several splits
-    run(8, 2, kb, vb, 5, 16, seed++);   // 0.8B heads, more splits than tokens
-  }
-  run(24, 4, 3, 3, 300, 64, seed++);   // a longer history across 64 splits
+  for (bool long_context : {false, true})  // both kernels for code K (attention.h)
+    for (auto [kb, vb] : std::vector<std::pair<int, int>>{{16, 16}, {4, 4}, {3, 3}, {2, 2}, {16, 3}, {4, 2}}) {
+      run(24, 4, kb, vb, 40, 7, seed++, long_context);  // 27B heads, several splits
+      run(8, 2, kb, vb, 5, 16, seed++, long_context);   // 0.8B heads, more splits than tokens
+    }
+  run(24, 4, 3, 3, 300, 64, seed++);        // a longer history across 64 splits
+  run(24, 4, 3, 3, 600, 2, seed++, true);   // sub-chunks of 256 inside one split
   run(16, 4, 16, 16, 130, 1, seed++);  // 4B/9B grouping, one split
 }
 
