@@ -191,4 +191,12 @@ def cases(count=64, seed=20261127):
     out.append({"id": "edge-system-only", "messages": [{"role": "system", "content": "S"}], "add_generation_prompt": True})
     out.append({"id": "edge-thinking-off-no-prompt", "messages": [{"role": "user", "content": "Hi"}],
                 "add_generation_prompt": False, "enable_thinking": False})
+    out.append({"id": "edge-vision-parts", "add_generation_prompt": True, "extra": "image and video parts",
+                "messages": [{"role": "system", "content": [{"type": "text", "text": "Look carefully."}]},
+                             {"role": "user", "content": [{"type": "image", "image": "file:///a.png"},
+                                                          {"type": "text", "text": "What is this?"},
+                                                          {"type": "video", "video": "file:///b.mp4"}]}]})
+    out.append({"id": "edge-system-image", "add_generation_prompt": True,
+                "messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "x"}}]},
+                             {"role": "user", "content": "hi"}]})
     return out

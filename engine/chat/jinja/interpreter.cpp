@@ -293,9 +293,9 @@ Value Interpreter::make_macro(const Stmt& s, const Body& body, const std::vector
     }
     auto frame = std::make_shared<Scope>();
     frame->parent = closure;
-    const auto& params = *p;
-    if (args.positional.size() > params.size()) {
-      std::vector<Value> extra(args.positional.begin() + params.size(), args.positional.end());
+    const auto& plist = *p;
+    if (args.positional.size() > plist.size()) {
+      std::vector<Value> extra(args.positional.begin() + plist.size(), args.positional.end());
       frame->vars["varargs"] = make_list(std::move(extra), true);
     } else {
       frame->vars["varargs"] = make_list({}, true);
@@ -303,18 +303,18 @@ Value Interpreter::make_macro(const Stmt& s, const Body& body, const std::vector
     Value kwargs = make_dict();
     for (const auto& [k, v] : args.keyword) {
       bool is_param = false;
-      for (const auto& prm : params) is_param |= prm.name == k;
+      for (const auto& prm : plist) is_param |= prm.name == k;
       if (!is_param) kwargs.dict().set(k, v);
     }
     frame->vars["kwargs"] = kwargs;
-    for (size_t i = 0; i < params.size(); ++i) {
+    for (size_t i = 0; i < plist.size(); ++i) {
       const Value* given = nullptr;
       for (const auto& [k, v] : args.keyword)
-        if (k == params[i].name) given = &v;
+        if (k == plist[i].name) given = &v;
       if (!given && i < args.positional.size()) given = &args.positional[i];
-      if (given) frame->vars[params[i].name] = *given;
-      else if (params[i].default_value) frame->vars[params[i].name] = eval(*params[i].default_value, frame);
-      else frame->vars[params[i].name] = Value::undefined("parameter '" + params[i].name + "' was not provided");
+      if (given) frame->vars[plist[i].name] = *given;
+      else if (plist[i].default_value) frame->vars[plist[i].name] = eval(*plist[i].default_value, frame);
+      else frame->vars[plist[i].name] = Value::undefined("parameter '" + plist[i].name + "' was not provided");
     }
     if (!args.caller.is_undefined()) frame->vars["caller"] = args.caller;
     std::string out;

@@ -7,8 +7,8 @@
 namespace hlwq::chat::jinja {
 
 struct TemplateSyntaxError : std::runtime_error {
-  TemplateSyntaxError(const std::string& message, int line, int column)
-      : std::runtime_error(message), line(line), column(column) {}
+  TemplateSyntaxError(const std::string& message, int at_line, int at_column)
+      : std::runtime_error(message), line(at_line), column(at_column) {}
   int line;
   int column;
 };
