@@ -3,7 +3,9 @@
 // decodes, and streaming decode equal to whole decode.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <thread>
 #include <sstream>
 
 #include "fixtures.h"
@@ -90,6 +92,22 @@ TEST_P(Differential, MatchesReference) {
       if (all != tok->decode(c.ids, skip)) report("stream decode differs from decode for ids " + show(c.ids));
     }
   }
+  // A loaded tokenizer is shared by the UI and the engine: encode from two threads at once
+  // (the piece cache is the only mutable state) must give the reference ids too.
+  std::vector<const test::Case*> sample;
+  for (const auto& c : cases)
+    if (c.kind == 0 && sample.size() < 400) sample.push_back(&c);
+  std::atomic<std::size_t> thread_mismatches{0};
+  auto worker = [&](std::size_t offset) {
+    for (std::size_t k = 0; k < sample.size(); ++k) {
+      const auto* c = sample[(k + offset) % sample.size()];
+      if (tok->encode(c->text) != c->ids) ++thread_mismatches;
+    }
+  };
+  std::thread a(worker, 0), b(worker, sample.size() / 2);
+  a.join();
+  b.join();
+  EXPECT_EQ(thread_mismatches.load(), 0u) << "concurrent encodes differ from the reference";
   EXPECT_EQ(failures, 0u) << "mismatches (first 8 shown above)";
   EXPECT_GT(encoded, 100u);
   std::printf("[ %s ] %zu encodes (%zu bytes), %zu decodes compared\n", GetParam().c_str(), encoded, bytes, decoded);
