@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "hub/cache_layout.h"
+#include "hub/hub_error.h"
 #include "hub/http.h"
 #include "hub/sha256.h"
 
@@ -263,6 +264,23 @@ void fetch_blob(const HubSettings& settings, const BlobTarget& t, TransferContro
   fs::rename(part, t.final_path, ec);
   if (ec) throw_error(ErrorKind::Io, "cannot rename ", part.string(), " to ", t.final_path.string(), ": ", ec.message());
   fs::remove(sidecar, ec);
+}
+
+void fetch_blob_refreshing(const HubClient& client, const std::string& repo, const std::string& path, BlobTarget target,
+                           TransferControl& control, const BlobObserver& observer) {
+  for (int refresh = 0;; ++refresh) {
+    try {
+      fetch_blob(client.settings(), target, control, observer);
+      return;
+    } catch (const HubError& e) {
+      bool expired = (e.http_status() == 403 || e.http_status() == 410) && !same_origin(target.url, client.settings().endpoint);
+      if (!expired || refresh >= 2) throw;
+      FileMetadata fresh = client.file_metadata(repo, path, target.commit);
+      if (fresh.etag != target.etag || fresh.size != target.size)
+        throw HubError(HubErrorCode::Other, 0, path + " of " + repo + " changed on the Hub during the download");
+      target.url = fresh.location;
+    }
+  }
 }
 
 }  // namespace hlwq::hub

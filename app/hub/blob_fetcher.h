@@ -35,6 +35,11 @@ struct BlobObserver {
 void fetch_blob(const HubSettings& settings, const BlobTarget& target, TransferControl& control,
                 const BlobObserver& observer = {});
 
+// fetch_blob, but when a CDN (another origin than the Hub) answers 403 or 410 - its signed URL
+// expired, e.g. after a long pause - asks the Hub for a fresh one (HEAD) and resumes.
+void fetch_blob_refreshing(const HubClient& client, const std::string& repo, const std::string& path,
+                           BlobTarget target, TransferControl& control, const BlobObserver& observer = {});
+
 // Free bytes for unprivileged writes on the filesystem holding `dir` (statvfs).
 uint64_t free_disk_bytes(const std::filesystem::path& dir);
 // Throws Error{Io} naming the folder and both sizes when `needed` exceeds the free space.

@@ -183,7 +183,7 @@ fs::path Downloader::download(const DownloadRequest& request, const ProgressCall
         observer.on_bytes = [&, i](uint64_t bytes) { done_bytes[i].store(bytes); };
         observer.on_state = [&, i](FileState state, const std::string& message) { set_state(i, state, message); };
         observer.should_stop = [&] { return failed.load(); };
-        fetch_blob(s, target, control_, observer);
+        fetch_blob_refreshing(client_, request.repo, f.path, target, control_, observer);
         layout.link_snapshot(commit, f.path, meta.etag);
         done_bytes[i].store(f.size);
         set_state(i, FileState::Done, "");

@@ -202,7 +202,7 @@ fs::path download_and_quantize(Downloader& downloader, const QuantizeRequest& re
       row.message = message;
       emit(true);
     };
-    fetch_blob(s, target, downloader.control(), observer);
+    fetch_blob_refreshing(client, src.repo, f.path, target, downloader.control(), observer);
 
     row.state = FileState::Quantizing;
     emit(true);

@@ -214,6 +214,19 @@ TEST_F(HubProtocol, DroppedConnectionResumes) {
   EXPECT_EQ(cdn[1]["status"], 206);
 }
 
+// An expired signed CDN URL (403 after a long pause) gets a fresh one from the Hub and resumes.
+TEST_F(HubProtocol, ExpiredCdnUrlIsRefreshed) {
+  auto hub = start({"--faults", R"({"drop_after": [100000], "cdn_status": [200, 403]})"});
+  Downloader d(settings(*hub));
+  fs::path file = d.download_file(kRepo, "model.safetensors");
+  EXPECT_EQ(read_file(file), big_);
+  auto cdn = requests(hub->log(), "/cdn/");
+  ASSERT_EQ(cdn.size(), 3u);
+  EXPECT_EQ(cdn[1]["status"], 403);
+  EXPECT_EQ(cdn[2]["range"], "bytes=100000-");
+  EXPECT_EQ(requests(hub->log(), "/resolve/").size(), 2u);  // the second HEAD fetched a fresh URL
+}
+
 // 9. A corrupted byte: sha256 mismatch names the file; nothing under the final name.
 TEST_F(HubProtocol, CorruptedByteIsRejected) {
   auto hub = start({"--faults", R"({"corrupt_offset": 4242})"});

@@ -278,6 +278,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(404, b"NoSuchKey", content_type="text/plain")
         if self.injected_status():
             return
+        expired = STATE.take("cdn_status")
+        if expired not in (None, 200):  # 200: this request passes
+            return self.reply(expired, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+                              content_type="application/xml")
         self.content(f["data"], {"ETag": '"%s"' % sha256[:32]})
 
     def content(self, data, headers):
