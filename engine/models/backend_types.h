@@ -31,6 +31,9 @@ struct SamplingParams {
   float repetition_penalty = 1.0f;
   float presence_penalty = 0.0f;
   uint64_t seed = 0;  // 0: random
+  // Only ids below this are sampled (0: the whole vocabulary). The session sets it to the
+  // tokenizer's size: embedding rows past it (padding) have no text.
+  int32_t vocab_limit = 0;
 };
 
 struct MemoryBreakdown {  // bytes, on the device the backend runs on

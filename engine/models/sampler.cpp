@@ -32,6 +32,7 @@ int32_t argmax(std::span<const float> logits) {
 
 int32_t sample_token(std::span<float> logits, const SamplingParams& p, std::span<const int32_t> history,
                      float uniform) {
+  if (p.vocab_limit > 0 && size_t(p.vocab_limit) < logits.size()) logits = logits.first(size_t(p.vocab_limit));
   if (logits.empty()) throw_error(ErrorKind::InvalidArgument, "sample_token: empty logits");
   if (!std::isfinite(p.temperature) || p.temperature < 0)
     throw_error(ErrorKind::InvalidArgument, "sampling temperature must be >= 0, got ", std::to_string(p.temperature));

@@ -2,7 +2,8 @@
 // Token sampling as pure functions of (logits, parameters, history, one uniform draw), so
 // the CUDA backend can be checked against it id for id. Order: repetition and presence
 // penalties, then greedy (temperature 0) or temperature -> top-k -> softmax -> top-p ->
-// min-p -> draw. Ties in every sort go to the lower token id.
+// min-p -> draw. Ties in every sort go to the lower token id. Ids at or past
+// params.vocab_limit (when set) are never drawn.
 #include <cstdint>
 #include <span>
 

@@ -142,7 +142,8 @@ class EngineSession final : public Session {
 
     // Generation.
     ChatResult result;
-    const auto& sp = options.sampling;
+    SamplingParams sp = options.sampling;
+    sp.vocab_limit = tokenizer_->vocab_size();
     const uint64_t seed = sp.seed ? sp.seed : (uint64_t(std::random_device{}()) << 32 | std::random_device{}());
     std::vector<int32_t> history = prompt;
     StreamDecoder decoder(*tokenizer_, false);

@@ -160,9 +160,9 @@ int main(int argc, char** argv) {
     auto be = make_cpu_backend(src, o);
     const double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_build).count();
 
-    std::vector<int32_t> ids(size_t(prompt));
+    std::vector<int32_t> ids(static_cast<size_t>(prompt));
     for (auto& x : ids) x = int32_t(next_u32() % uint32_t(c.vocab_size));
-    std::vector<float> logits(size_t(c.vocab_size));
+    std::vector<float> logits(static_cast<size_t>(c.vocab_size));
     const auto t0 = std::chrono::steady_clock::now();
     be->forward(ids, 0, logits.data(), 1);
     const double prefill_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -108,6 +108,19 @@ TEST(Sampler, UniformDrawsAreDeterministicAndSpread) {
   EXPECT_NEAR(mean, 0.5, 0.01);
 }
 
+TEST(Sampler, VocabLimitExcludesPaddingRows) {
+  std::vector<float> l = {0.0f, 1.0f, 9.0f};
+  SamplingParams p = plain(0);
+  p.vocab_limit = 2;
+  EXPECT_EQ(sample_token(l, p, {}, 0.5f), 1);
+  p = plain(5.0f);
+  p.vocab_limit = 2;
+  for (int i = 0; i < 50; ++i) {
+    auto c = l;
+    EXPECT_LT(sample_token(c, p, {}, float(i) / 50), 2);
+  }
+}
+
 TEST(Sampler, RejectsBadParameters) {
   std::vector<float> l = {1, 2};
   SamplingParams p = plain(-1);

@@ -51,7 +51,7 @@ std::vector<int32_t> direct_greedy(const std::vector<ChatMessage>& msgs, int n, 
   chat::RenderOptions ro;
   ro.enable_thinking = thinking;
   auto ids = tok->encode(tpl.render(j, ro));
-  std::vector<float> logits(size_t(m.source.config.vocab_size));
+  std::vector<float> logits(static_cast<size_t>(m.source.config.vocab_size));
   be->forward(ids, 0, logits.data(), 1);
   std::vector<int32_t> out;
   int32_t next = argmax(logits);
@@ -125,6 +125,9 @@ TEST(Session, CancelStopsWithinOneToken) {
   s->load(cpu_options(), {});
   int events = 0;
   GenerationOptions g = greedy(200);
+  g.sampling.temperature = 1.0f;  // the random model's greedy answer is only newlines
+  g.sampling.top_k = 0;
+  g.sampling.seed = 7;
   const ChatResult r = s->chat({user("Tell me a long story.")}, g, [&](const StreamEvent&) {
     if (++events == 3) std::thread([&] { s->cancel(); }).join();
   });
