@@ -25,7 +25,24 @@ echo "== cpack"
 deb=$(ls "$work"/pkg/*.deb) || fail "no .deb produced"
 tgz=$(ls "$work"/pkg/*.tar.gz) || fail "no .tar.gz produced"
 echo "$deb"; echo "$tgz"
-dpkg-deb --info "$deb" | sed -n '/Package:/,$p'
+dpkg-deb --info "$deb" | sed -n '/Architecture:/,$p'
+
+# Removing the package must leave user data alone: it owns files under /usr only and has no
+# maintainer scripts that could touch anything else.
+outside=$(dpkg-deb -c "$deb" | awk '{print $6}' | grep -v -E '^\./(usr(/.*)?)?$' || true)
+[ -z "$outside" ] || fail "files outside /usr: $outside"
+dpkg-deb -e "$deb" "$work/control"
+for script in preinst postinst prerm postrm; do
+  [ ! -e "$work/control/$script" ] || fail "unexpected maintainer script $script"
+done
+
+# Every dependency must exist in this distribution: apt resolves the .deb without installing it.
+if command -v apt-get >/dev/null && apt-cache show libc6 >/dev/null 2>&1; then
+  echo "== apt-get --simulate install"
+  apt-get install --simulate "$deb" >"$work/apt.txt" 2>&1 || { cat "$work/apt.txt"; fail "dependencies do not resolve"; }
+else
+  echo "(no apt package lists: dependency resolution skipped)"
+fi
 
 run_installed() {  # ROOT BIN_DIR: the checks that need only the installed files
   local bin=$2
