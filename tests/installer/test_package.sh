@@ -84,6 +84,12 @@ if [ -x "$work/root/usr/bin/hlwq-chat" ]; then
   command -v desktop-file-validate >/dev/null && desktop-file-validate "$work"/root/usr/share/applications/*.desktop
   command -v appstreamcli >/dev/null && appstreamcli validate --no-net "$work"/root/usr/share/metainfo/*.metainfo.xml
   ls "$work"/root/usr/share/icons/hicolor/scalable/apps/*.svg >/dev/null || fail "no SVG icon"
+  # The menu entry's Icon= and the metainfo's launchable must name files the package installs.
+  desktop=$(ls "$work"/root/usr/share/applications/*.desktop)
+  icon=$(sed -n 's/^Icon=//p' "$desktop")
+  ls "$work"/root/usr/share/icons/hicolor/*/apps/"$icon".* >/dev/null 2>&1 || fail "Icon=$icon is not installed"
+  launchable=$(sed -n 's:.*<launchable type="desktop-id">\(.*\)</launchable>.*:\1:p' "$work"/root/usr/share/metainfo/*.metainfo.xml)
+  [ "$launchable" = "$(basename "$desktop")" ] || fail "metainfo launches $launchable, package installs $(basename "$desktop")"
 fi
 
 if command -v lintian >/dev/null; then
