@@ -165,6 +165,7 @@ fs::path Downloader::download(const DownloadRequest& request, const ProgressCall
           if (e.code() == HubErrorCode::EntryNotFound) layout.mark_missing(commit, f.path);
           throw;
         }
+        if (meta.size == 0) meta.size = f.size;  // a mirror without Content-Length on HEAD: trust the listing
         if (meta.size != f.size)
           throw_error(ErrorKind::CorruptFile, f.path, ": the Hub lists ", std::to_string(f.size), " bytes but serves ",
                       std::to_string(meta.size));
@@ -172,7 +173,7 @@ fs::path Downloader::download(const DownloadRequest& request, const ProgressCall
         target.display_name = f.path;
         target.url = meta.location;
         target.etag = meta.etag;
-        target.commit = meta.commit;
+        target.commit = commit;
         target.size = meta.size;
         // Expected hash from the tree listing (an independent source), else the LFS etag.
         if (f.sha256) target.sha256 = *f.sha256;

@@ -273,7 +273,6 @@ FileMetadata HubClient::file_metadata(const std::string& repo, const std::string
   if (m.etag.empty()) throw HubError(HubErrorCode::Other, 0, what + ": the server sent no ETag, cannot address the blob");
   if (m.etag.find('/') != std::string::npos || m.etag.find("..") != std::string::npos)
     throw HubError(HubErrorCode::Other, 0, what + ": unusable ETag '" + m.etag + "'");
-  if (m.commit.empty()) throw HubError(HubErrorCode::Other, 0, what + ": the server sent no X-Repo-Commit");
   return m;
 }
 

@@ -34,7 +34,7 @@ struct ModelInfo {
 
 // What a HEAD on resolve/ tells us before downloading (huggingface_hub's HfFileMetadata).
 struct FileMetadata {
-  std::string commit;                  // X-Repo-Commit
+  std::string commit;                  // X-Repo-Commit ("" when a mirror omits it)
   std::string etag;                    // X-Linked-Etag or ETag, W/ and quotes stripped
   uint64_t size = 0;                   // X-Linked-Size or Content-Length
   std::string location;                // where to GET the bytes (CDN URL after a cross-host 302)
