@@ -36,7 +36,7 @@ ColumnLayout {
                     required property var modelData
                     required property int index
                     width: root.width * modelData.bytes / root.capacity
-                    height: parent.height
+                    height: 18
                     color: Theme.segmentColors[index % Theme.segmentColors.length]
                 }
             }
