@@ -17,8 +17,8 @@
 #include "tokenizer/tokenizer.h"
 
 #if HLWQ_HAVE_CUDA
-namespace hlwq {
-void register_cuda_backend();  // defined in hlwq_cuda
+namespace hlwq::cuda {
+void register_cuda_backend();  // kernels/cuda_backend.h; called here so static linking keeps it
 }
 #endif
 
@@ -59,7 +59,7 @@ class EngineSession final : public Session {
     };
 #if HLWQ_HAVE_CUDA
     static std::once_flag cuda_once;
-    std::call_once(cuda_once, [] { register_cuda_backend(); });
+    std::call_once(cuda_once, [] { cuda::register_cuda_backend(); });
 #endif
     report(0.0, "reading the model");
     // The CPU reads BF16 directly; a GPU wants codes (quantized once, cached on disk).

@@ -88,6 +88,13 @@ void CpuLinear::apply_rows(Activation& x, int64_t row0, int64_t nrows, float* y,
   if (n == 0 || nrows == 0) return;
   if (dense_) {
     const float* in = x.data();
+    if (n == 1 && dense_->dtype == DType::BF16) {  // decode: one pass over the weights
+      const auto* w = reinterpret_cast<const uint16_t*>(dense_->bytes.data());
+      pool.parallel_for(nrows, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) y[r] = cpu::dot_bf16(w + (row0 + r) * cols_, in, int(cols_));
+      }, 16);
+      return;
+    }
     pool.parallel_for(nrows, [&](int64_t r0, int64_t r1) {
       std::vector<float> w(static_cast<size_t>(cols_));
       for (int64_t r = r0; r < r1; ++r) {

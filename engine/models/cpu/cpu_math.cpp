@@ -21,6 +21,17 @@ HLWQ_SIMD float dot(const float* a, const float* b, int n) {
   return s;
 }
 
+HLWQ_SIMD float dot_bf16(const uint16_t* w, const float* x, int n) {
+  float acc[16] = {};
+  int i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) acc[j] += bf16_to_f32(w[i + j]) * x[i + j];
+  float s = 0;
+  for (; i < n; ++i) s += bf16_to_f32(w[i]) * x[i];
+  for (int j = 0; j < 16; ++j) s += acc[j];
+  return s;
+}
+
 HLWQ_SIMD void axpy(float a, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }

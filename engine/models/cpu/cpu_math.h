@@ -5,6 +5,7 @@
 namespace hlwq::cpu {
 
 float dot(const float* a, const float* b, int n);
+float dot_bf16(const uint16_t* w, const float* x, int n);  // decode: no row buffer
 void axpy(float a, const float* x, float* y, int n);  // y += a x
 // y = x * rsqrt(mean(x^2) + eps) * (1 + w): Qwen3.5's norms store w as an offset from 1.
 void rmsnorm_offset(const float* x, const float* w, float eps, float* y, int n);
