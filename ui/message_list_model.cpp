@@ -4,7 +4,25 @@
 
 namespace hlwq::ui {
 
-MessageListModel::MessageListModel(QObject* parent) : QAbstractListModel(parent) {}
+MessageListModel::MessageListModel(QObject* parent) : QAbstractListModel(parent) {
+  repaint_.setSingleShot(true);
+  repaint_.setInterval(kRepaintIntervalMs);
+  connect(&repaint_, &QTimer::timeout, this, &MessageListModel::flushPending);
+}
+
+void MessageListModel::flushPending() {
+  if (pending_row_ < 0 || pending_row_ >= messages_.size()) {
+    pending_row_ = -1;
+    return;
+  }
+  QList<int> roles;
+  if (pending_thinking_) roles << ThinkingRole;
+  if (pending_answer_) roles << ContentRole << BlocksRole;
+  const QModelIndex i = index(pending_row_);
+  pending_row_ = -1;
+  pending_thinking_ = pending_answer_ = false;
+  emit dataChanged(i, i, roles);
+}
 
 int MessageListModel::rowCount(const QModelIndex& parent) const { return parent.isValid() ? 0 : int(messages_.size()); }
 
@@ -35,6 +53,7 @@ QHash<int, QByteArray> MessageListModel::roleNames() const {
 }
 
 void MessageListModel::setMessages(QList<app::StoredMessage> messages) {
+  pending_row_ = -1;
   beginResetModel();
   messages_ = std::move(messages);
   endResetModel();
@@ -51,18 +70,22 @@ void MessageListModel::append(const app::StoredMessage& m) {
 void MessageListModel::appendText(int row, bool thinking, const QString& text) {
   if (row < 0 || row >= messages_.size()) return;
   (thinking ? messages_[row].thinking : messages_[row].content) += text;
-  const QModelIndex i = index(row);
-  emit dataChanged(i, i, thinking ? QList<int>{ThinkingRole} : QList<int>{ContentRole, BlocksRole});
+  if (pending_row_ >= 0 && pending_row_ != row) flushPending();
+  pending_row_ = row;
+  (thinking ? pending_thinking_ : pending_answer_) = true;
+  if (!repaint_.isActive()) repaint_.start();
 }
 
 void MessageListModel::replace(int row, const app::StoredMessage& m) {
   if (row < 0 || row >= messages_.size()) return;
   messages_[row] = m;
+  if (pending_row_ == row) pending_row_ = -1;
   emit dataChanged(index(row), index(row));
 }
 
 void MessageListModel::truncate(int first_row) {
   if (first_row < 0 || first_row >= messages_.size()) return;
+  if (pending_row_ >= first_row) pending_row_ = -1;
   beginRemoveRows({}, first_row, int(messages_.size()) - 1);
   messages_.erase(messages_.begin() + first_row, messages_.end());
   endRemoveRows();

@@ -2,6 +2,7 @@
 // The messages of the open chat. Streaming chunks update one row in place (dataChanged on the
 // text roles only), so the view does not rebuild while a reply arrives.
 #include <QAbstractListModel>
+#include <QTimer>
 #include <QtQml/qqmlregistration.h>
 
 #include "chat_store.h"
@@ -19,6 +20,9 @@ class MessageListModel : public QAbstractListModel {
     TtftRole, KvModeRole, BlocksRole, StreamingRole
   };
   explicit MessageListModel(QObject* parent = nullptr);
+  // Streamed text reaches the view at most this often: re-laying out Markdown per token would
+  // cost the GUI thread more than the engine spends making the token.
+  static constexpr int kRepaintIntervalMs = 50;
 
   int rowCount(const QModelIndex& parent = {}) const override;
   QVariant data(const QModelIndex& index, int role) const override;
@@ -37,7 +41,13 @@ class MessageListModel : public QAbstractListModel {
   void countChanged();
 
  private:
+  void flushPending();
+
   QList<app::StoredMessage> messages_;
+  QTimer repaint_;
+  int pending_row_ = -1;
+  bool pending_thinking_ = false;
+  bool pending_answer_ = false;
 };
 
 }  // namespace hlwq::ui

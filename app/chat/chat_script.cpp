@@ -100,7 +100,11 @@ bool ChatScript::run(const QString& line) {
     if (cmd == QLatin1String("send-nowait")) return true;
     if (!waitFor(reply_done, timeout_ms_)) return false;
     print_reply();
-    return app_->messages()->all().back().state != QLatin1String("error");
+    if (app_->messages()->all().back().state == QLatin1String("error")) {
+      out(QStringLiteral("reply error: %1").arg(chat->lastError()));
+      return false;
+    }
+    return true;
   }
   if (cmd == QLatin1String("wait-reply")) {
     if (!waitFor(reply_done, timeout_ms_)) return false;

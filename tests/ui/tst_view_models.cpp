@@ -51,7 +51,7 @@ class TestViewModels : public QObject {
     QCOMPARE(role_at(*app, 0), QStringLiteral("user"));
     QCOMPARE(app->messages()->get(1).value("state").toString(), QStringLiteral("streaming"));
     QTRY_VERIFY(!app->chat()->busy());
-    QVERIFY(changed.size() > 5);  // streamed piece by piece, not in one go
+    QVERIFY(changed.size() >= 2);  // streamed in pieces (coalesced to one repaint per 50 ms), not in one go
     const QVariantMap reply = app->messages()->get(1);
     QCOMPARE(reply.value("content").toString().toStdString(), app::FakeSession::answer_for("What is HLWQ?"));
     QVERIFY(!reply.value("thinking").toString().isEmpty());
