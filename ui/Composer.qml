@@ -52,15 +52,28 @@ Rectangle {
         RowLayout {
             Layout.fillWidth: true
             spacing: 6
-            Switch {
+            Button {
                 id: thinking
                 objectName: "thinkingSwitch"
+                checkable: true
                 checked: App.chat.thinkingEnabled
                 onToggled: App.chat.thinkingEnabled = checked
+                text: checked ? qsTr("Thinking on") : qsTr("Thinking off")
                 Accessible.name: qsTr("Thinking")
-                scale: 0.8
+                ToolTip.visible: hovered
+                ToolTip.text: qsTr("Let the model think before it answers")
+                implicitHeight: 28
+                contentItem: Text {
+                    text: thinking.text; font.pixelSize: 12
+                    color: thinking.checked ? Theme.accent : Theme.textMuted
+                    horizontalAlignment: Text.AlignHCenter; verticalAlignment: Text.AlignVCenter
+                }
+                background: Rectangle {
+                    radius: 14
+                    color: thinking.checked ? Qt.rgba(Theme.accent.r, Theme.accent.g, Theme.accent.b, 0.12) : "transparent"
+                    border.color: thinking.checked ? Theme.accent : Theme.border
+                }
             }
-            Label { text: qsTr("Thinking"); color: Theme.textMuted; font.pixelSize: 12 }
             Item { Layout.fillWidth: true }
             Label {
                 text: qsTr("Enter to send · Shift+Enter for a new line")
