@@ -6,6 +6,9 @@
 #include "app_controller.h"
 #include "fake_session.h"
 #include "markdown_blocks.h"
+#if HLWQ_UI_HAVE_PLANNER
+#include "fit_controller.h"
+#endif
 
 using namespace hlwq;
 using namespace hlwq::ui;
@@ -277,6 +280,39 @@ class TestViewModels : public QObject {
     QCOMPARE(split_markdown("no code").size(), 1);
     QCOMPARE(split_markdown("").size(), 0);
   }
+
+#if HLWQ_UI_HAVE_PLANNER
+  void fitPageAnswersFromThePlanner() {
+    FitController fit;
+    QVERIFY(!fit.gpuNames().isEmpty());
+    fit.setModelPath(HLWQ_SOURCE_DIR "/tests/fixtures/qwen35/ratio27b-hlwq-q5");
+    fit.setContextLength(4096);
+    fit.evaluate();
+    const QVariantMap r = fit.result();
+    QVERIFY2(r.value("ok").toBool(), qPrintable(r.value("error").toString()));
+    QCOMPARE(r.value("level").toString(), QStringLiteral("fits"));  // a tiny model on a 24 GB card
+    QCOMPARE(r.value("perMode").toList().size(), 4);
+    const QVariantList curves = r.value("curves").toList();
+    QCOMPARE(curves.size(), 4);
+    // The fixture (27B ratios): one full-attention layer, one KV head of 256 dims. Per token
+    // FP16 K+V = 2 x 256 x 2 B = 1024 B; Q4 = 2 x (256 x 4 / 8 + 2) = 260 B (hlwq-format.md 5).
+    auto at = [&](const QString& mode, double ctx) {
+      for (const QVariant& c : curves)
+        if (c.toMap().value("mode") == mode)
+          for (const QVariant& p : c.toMap().value("points").toList())
+            if (p.toMap().value("context").toDouble() == ctx) return p.toMap().value("bytes").toDouble();
+      return -1.0;
+    };
+    const double diff = at("fp16", 4096) - at("q4", 4096);
+    QVERIFY2(std::abs(diff - 4096.0 * (1024 - 260)) <= 2.0 * 1024 * 1024,  // arenas round to 2 MiB
+             qPrintable(QString::number(diff)));
+    QVERIFY(at("fp16", 4096) > at("fp16", 1024));
+    fit.setModelPath("/nonexistent/model");
+    fit.evaluate();
+    QVERIFY(!fit.result().value("ok").toBool());
+    QVERIFY(fit.result().value("error").toString().contains("/nonexistent/model"));
+  }
+#endif
 
   void exportWritesFiles() {
     auto app = make_app();
