@@ -78,6 +78,20 @@ void CpuLinear::row(int64_t r, float* out) const {
   std::memcpy(out, tmp.data(), size_t(cols_) * sizeof(float));
 }
 
+void CpuLinear::unpack_row(int64_t row, uint8_t* codes) const {
+  if (quant_->packing == CodePacking::BigEndianStream && quant_->bits == 5) {
+    // The hot case, inline: 8 codes per 5 bytes, c0 in the top bits (hlwq-format.md 3.1).
+    const int64_t groups = quant_->blocks_per_row * kHlwqBlock / 8;
+    const uint8_t* p = quant_->codes.data() + row * groups * 5;
+    for (int64_t g = 0; g < groups; ++g, p += 5, codes += 8) {
+      const uint64_t v = uint64_t(p[0]) << 32 | uint64_t(p[1]) << 24 | uint64_t(p[2]) << 16 | uint64_t(p[3]) << 8 | p[4];
+      for (int i = 0; i < 8; ++i) codes[i] = uint8_t((v >> (35 - 5 * i)) & 31u);
+    }
+    return;
+  }
+  unpack_row_codes(*quant_, row, codes);
+}
+
 void CpuLinear::apply(Activation& x, float* y, ThreadPool& pool) const { apply_rows(x, 0, rows_, y, pool); }
 
 void CpuLinear::apply_rows(Activation& x, int64_t row0, int64_t nrows, float* y, ThreadPool& pool) const {
@@ -113,7 +127,7 @@ void CpuLinear::apply_rows(Activation& x, int64_t row0, int64_t nrows, float* y,
     std::vector<float> w(static_cast<size_t>(pc));
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t row = row0 + r;
-      unpack_row_codes(*quant_, row, codes.data());
+      unpack_row(row, codes.data());
       for (int64_t k = 0; k < bpr; ++k) {
         const float s = f16_to_f32(quant_->norms[size_t(row * bpr + k)]);
         const uint8_t* c = codes.data() + k * kHlwqBlock;

@@ -50,6 +50,7 @@ class CpuLinear {
   uint64_t bytes() const;
 
  private:
+  void unpack_row(int64_t row, uint8_t* codes) const;  // one byte per code
   const DenseTensor* dense_ = nullptr;
   const QuantTensor* quant_ = nullptr;
   int64_t rows_ = 0, cols_ = 0;

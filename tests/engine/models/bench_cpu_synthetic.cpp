@@ -71,7 +71,9 @@ class Builder {
     q.codebook.assign(book.begin(), book.end());
     auto codes = std::make_shared<std::vector<uint8_t>>(size_t(rows * q.blocks_per_row * 80));
     for (auto& b : *codes) b = uint8_t(next_u32());
-    auto norms = std::make_shared<std::vector<uint16_t>>(size_t(rows * q.blocks_per_row), f32_to_f16(1.0f));
+    // Block norms that give the same element scale as the BF16 case (1/sqrt(cols)).
+    auto norms = std::make_shared<std::vector<uint16_t>>(size_t(rows * q.blocks_per_row),
+                                                         f32_to_f16(std::sqrt(128.0f / float(cols))));
     q.codes = *codes;
     q.norms = *norms;
     store.add_quant(std::move(q));
