@@ -9,6 +9,9 @@
 #if HLWQ_UI_HAVE_PLANNER
 #include "fit_controller.h"
 #endif
+#if HLWQ_UI_HAVE_HUB
+#include "hub_controller.h"
+#endif
 
 using namespace hlwq;
 using namespace hlwq::ui;
@@ -311,6 +314,36 @@ class TestViewModels : public QObject {
     fit.evaluate();
     QVERIFY(!fit.result().value("ok").toBool());
     QVERIFY(fit.result().value("error").toString().contains("/nonexistent/model"));
+  }
+#endif
+
+#if HLWQ_UI_HAVE_HUB
+  void catalogListsCuratedModelsOffline() {
+    qputenv("HF_HUB_OFFLINE", "1");
+    QTemporaryDir home;
+    qputenv("HF_HOME", home.path().toUtf8());
+    HubController hub;
+    QVERIFY2(!hub.catalog().isEmpty(), qPrintable(hub.error()));
+    for (const QVariant& v : hub.catalog()) {
+      QVERIFY(!v.toMap().value("repo").toString().isEmpty());
+      QVERIFY(v.toMap().value("repo").toString().contains('/'));
+    }
+    QVERIFY(!hub.download(-1));
+    QVERIFY(!hub.download(int(hub.catalog().size())));
+    // An entry the engine cannot load (e.g. a torchao pickle) is refused with the reason.
+    for (int i = 0; i < hub.catalog().size(); ++i) {
+      const QVariantMap e = hub.catalog()[i].toMap();
+      if (e.value("loadable").toBool()) continue;
+      QVERIFY(!hub.download(i));
+      QVERIFY(hub.error().contains(e.value("title").toString()));
+      QVERIFY(!hub.downloading());
+      break;
+    }
+    hub.browse("qwen");  // search fails offline: the curated rows stay
+    QTRY_VERIFY_WITH_TIMEOUT(!hub.browsing(), 20000);
+    QVERIFY(!hub.catalog().isEmpty());
+    qunsetenv("HF_HUB_OFFLINE");
+    qunsetenv("HF_HOME");
   }
 #endif
 
