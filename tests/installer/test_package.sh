@@ -18,7 +18,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 export HOME="$work/home" XDG_CONFIG_HOME="$work/home/.config" XDG_DATA_HOME="$work/home/.local/share" \
        XDG_CACHE_HOME="$work/home/.cache" HF_HOME="$work/home/.cache/huggingface" HF_HUB_OFFLINE=1
 unset HLWQ_MODELS_DIR || true
-mkdir -p "$HOME"
+export XDG_RUNTIME_DIR="$work/runtime"
+mkdir -p "$HOME" && mkdir -m 700 "$XDG_RUNTIME_DIR"
 
 echo "== cpack"
 (cd "$build" && cpack -G "DEB;TGZ" -B "$work/pkg") >"$work/cpack.log" 2>&1 || { cat "$work/cpack.log"; fail "cpack"; }
