@@ -130,9 +130,7 @@ void CpuLinear::apply_rows(Activation& x, int64_t row0, int64_t nrows, float* y,
       unpack_row(row, codes.data());
       for (int64_t k = 0; k < bpr; ++k) {
         const float s = f16_to_f32(quant_->norms[size_t(row * bpr + k)]);
-        const uint8_t* c = codes.data() + k * kHlwqBlock;
-        float* wk = w.data() + k * kHlwqBlock;
-        for (int j = 0; j < kHlwqBlock; ++j) wk[j] = table_[c[j]] * s;
+        cpu::lookup_scaled(codes.data() + k * kHlwqBlock, table_.data(), s, w.data() + k * kHlwqBlock, kHlwqBlock);
       }
       for (int t = 0; t < n; ++t) y[int64_t(t) * nrows + r] = cpu::dot(w.data(), xr + int64_t(t) * pc, pc);
     }

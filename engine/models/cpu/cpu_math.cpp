@@ -32,6 +32,10 @@ HLWQ_SIMD float dot_bf16(const uint16_t* w, const float* x, int n) {
   return s;
 }
 
+HLWQ_SIMD void lookup_scaled(const uint8_t* codes, const float* table, float scale, float* out, int n) {
+  for (int i = 0; i < n; ++i) out[i] = table[codes[i]] * scale;
+}
+
 HLWQ_SIMD void axpy(float a, const float* x, float* y, int n) {
   for (int i = 0; i < n; ++i) y[i] += a * x[i];
 }

@@ -5,6 +5,8 @@
 namespace hlwq::cpu {
 
 float dot(const float* a, const float* b, int n);
+// out[i] = table[codes[i]] * scale: the weight side of an HLWQ row (table = codebook / sqrt(128)).
+void lookup_scaled(const uint8_t* codes, const float* table, float scale, float* out, int n);
 float dot_bf16(const uint16_t* w, const float* x, int n);  // decode: no row buffer
 void axpy(float a, const float* x, float* y, int n);  // y += a x
 // y = x * rsqrt(mean(x^2) + eps) * (1 + w): Qwen3.5's norms store w as an offset from 1.
