@@ -44,10 +44,10 @@ CHAT_TEMPLATE = (
     "{%- for message in messages %}"
     "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}"
     "{%- endfor %}"
+    # The demo model never learned to think: its answer always follows an empty think block,
+    # whatever enable_thinking says, so every token streams as answer text.
     "{%- if add_generation_prompt %}"
-    "{{- '<|im_start|>assistant\\n' }}"
-    "{%- if enable_thinking is defined and enable_thinking is true %}{{- '<think>\\n' }}"
-    "{%- else %}{{- '<think>\\n\\n</think>\\n\\n' }}{%- endif %}"
+    "{{- '<|im_start|>assistant\\n<think>\\n\\n</think>\\n\\n' }}"
     "{%- endif %}"
 )
 
