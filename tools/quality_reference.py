@@ -64,7 +64,8 @@ def hf_ppl(args):
     from transformers import AutoModelForCausalLM
     torch.set_num_threads(os.cpu_count())
     tok = Tokenizer.from_file(os.path.join(args.model, "tokenizer.json"))
-    ids = tok.encode(open(args.text, encoding="utf-8").read()).ids[: args.max_tokens]
+    with open(args.text, encoding="utf-8", newline="") as f:  # bytes as they are: `hlwq ppl` sees \r too
+        ids = tok.encode(f.read()).ids[: args.max_tokens]
     model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32)
     model.eval()
     nll, count, prev_end = 0.0, 0, 0

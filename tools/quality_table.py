@@ -16,7 +16,7 @@ import tempfile
 WEIGHTS = [(None, None, None), (5, "converged", "norm"), (5, "converged", "mse"), (5, "reference-loader", "norm"),
            (5, "reference-quantizer", "norm"), (4, "converged", "norm"), (4, "converged", "mse"),
            (3, "converged", "norm"), (3, "converged", "mse")]
-KV = ["fp16", "q4", "q3", "q2", "k8v4", "k4v2"]
+KV = ["fp16", "q4", "q3", "q2", "k16v4", "k16v2", "k4v2"]
 
 
 def ppl(hlwq, model, text, args, kv=None):
@@ -25,7 +25,7 @@ def ppl(hlwq, model, text, args, kv=None):
     if kv:
         cmd += ["--kv", kv]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-    m = re.search(r"ppl[^0-9]*([0-9.]+)", out, re.I)
+    m = re.search(r"perplexity\s+([0-9.]+)", out)
     if not m:
         raise SystemExit(f"could not read perplexity from: {out}")
     return float(m.group(1))
