@@ -1,6 +1,8 @@
 // A libFuzzer-compatible main for compilers without libFuzzer (the gcc CI build): feeds the
 // seed corpus, then deterministic random mutations of it, to LLVMFuzzerTestOneInput.
-//   driver SECONDS CORPUS_DIR...
+//   driver RUNS CORPUS_DIR...     a fixed number of mutated inputs: the same inputs on every
+//                                 machine, so a CI run is reproducible whatever the CPU speed
+//   driver 5s CORPUS_DIR...       as many as fit in 5 seconds (long local runs)
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -16,10 +18,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: %s SECONDS CORPUS_DIR...\n", argv[0]);
+    std::fprintf(stderr, "usage: %s RUNS|SECONDSs CORPUS_DIR...\n", argv[0]);
     return 2;
   }
-  const double seconds = std::atof(argv[1]);
+  const std::string budget = argv[1];
+  const bool timed = !budget.empty() && budget.back() == 's';
+  const double seconds = timed ? std::atof(budget.c_str()) : 0.0;
+  const uint64_t max_runs = timed ? UINT64_MAX : std::strtoull(budget.c_str(), nullptr, 10);
   std::vector<std::string> seeds;
   for (int i = 2; i < argc; ++i)
     for (const auto& e : std::filesystem::directory_iterator(argv[i])) {
@@ -33,8 +38,8 @@ int main(int argc, char** argv) {
   uint64_t runs = 0;
   const char* tokens[] = {"\"", "{", "}", "[", "]", ",", ":", "0", "-1", "18446744073709551615", "1e308", "null",
                           "\"F16\"", "\"I64\"", "\"U8\"", "\"codebook\"", "\"bits\"", "\"format\"", "\"hlwq-q5\""};
-  while (std::chrono::steady_clock::now() < end) {
-    for (int batch = 0; batch < 256; ++batch, ++runs) {
+  while (runs < max_runs && (!timed || std::chrono::steady_clock::now() < end)) {
+    for (int batch = 0; batch < 256 && runs < max_runs; ++batch, ++runs) {
       std::string s = seeds[rng() % seeds.size()];
       const int edits = 1 + int(rng() % 8);
       for (int k = 0; k < edits; ++k) {

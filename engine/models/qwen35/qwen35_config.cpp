@@ -59,11 +59,34 @@ void collect_ids(const json& v, std::vector<int>& out) {
   }
 }
 
+// A model_type that is not a string is a bad config, named as such (json::value would throw a
+// bare type_error).
+std::string model_type_of(const json& j, const std::string& fallback, const std::string& source_name) {
+  if (!j.contains("model_type")) return fallback;
+  const json& v = j["model_type"];
+  if (!v.is_string()) throw_error(ErrorKind::BadConfig, source_name, ": field 'model_type' must be a string, got ", v.dump());
+  return v.get<std::string>();
+}
+
+Config parse_config_fields(const nlohmann::json& config_json, const std::string& source_name);
+
 }  // namespace
 
 Config parse_config(const nlohmann::json& config_json, const std::string& source_name) {
+  try {
+    return parse_config_fields(config_json, source_name);
+  } catch (const nlohmann::json::exception& e) {
+    // Every field is type-checked above; this is the safety net that keeps a JSON library
+    // exception from ever reaching the user as anything but a named config error.
+    throw_error(ErrorKind::BadConfig, source_name, ": ", e.what());
+  }
+}
+
+namespace {
+
+Config parse_config_fields(const nlohmann::json& config_json, const std::string& source_name) {
   if (!config_json.is_object()) throw_error(ErrorKind::BadConfig, source_name, ": config is not a JSON object");
-  const std::string outer_type = config_json.value("model_type", std::string());
+  const std::string outer_type = model_type_of(config_json, std::string(), source_name);
   const json* text = &config_json;
   std::string prefix = "model.";
   if (config_json.contains("text_config")) {
@@ -72,7 +95,7 @@ Config parse_config(const nlohmann::json& config_json, const std::string& source
     text = &config_json["text_config"];
     prefix = "model.language_model.";
   }
-  const std::string type = text->value("model_type", outer_type);
+  const std::string type = model_type_of(*text, outer_type, source_name);
   if (type != "qwen3_5_text" && type != "qwen3_5")
     throw_error(ErrorKind::UnsupportedArch, source_name, ": model_type '", type,
                 "' is not a Qwen3.5 text model (expected qwen3_5 or qwen3_5_text)");
@@ -143,4 +166,5 @@ Config parse_config(const nlohmann::json& config_json, const std::string& source
   return c;
 }
 
+}  // namespace
 }  // namespace hlwq::qwen35

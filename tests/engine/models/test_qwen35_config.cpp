@@ -85,3 +85,22 @@ TEST(Qwen35Config, ErrorsNameTheField) {
     EXPECT_EQ(e.kind(), ErrorKind::UnsupportedArch);
   }
 }
+
+// Found by fuzz.hlwq_config_smoke: a non-string model_type escaped as nlohmann's type_error.
+TEST(Qwen35Config, WrongTypedFieldsAreBadConfigNotLibraryExceptions) {
+  for (const char* where : {"outer", "text"}) {
+    json j = wrapper_27b();
+    (std::string(where) == "outer" ? j : j["text_config"])["model_type"] = 7;
+    try {
+      qwen35::parse_config(j, "m/config.json");
+      FAIL() << where;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::BadConfig);
+      EXPECT_NE(std::string(e.what()).find("model_type"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("m/config.json"), std::string::npos) << e.what();
+    }
+  }
+  json j = wrapper_27b();
+  j["text_config"]["hidden_size"] = "5120";
+  EXPECT_THROW(qwen35::parse_config(j, "x"), Error);
+}
