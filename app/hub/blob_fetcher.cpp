@@ -283,4 +283,20 @@ void fetch_blob_refreshing(const HubClient& client, const std::string& repo, con
   }
 }
 
+BlobTarget blob_target_for(const RepoFile& file, FileMetadata meta, const std::string& commit) {
+  if (meta.size == 0) meta.size = file.size;  // a mirror without Content-Length on HEAD: trust the listing
+  if (meta.size != file.size)
+    throw_error(ErrorKind::CorruptFile, file.path, ": the Hub lists ", std::to_string(file.size), " bytes but serves ",
+                std::to_string(meta.size));
+  BlobTarget target;
+  target.display_name = file.path;
+  target.url = meta.location;
+  target.etag = meta.etag;
+  target.commit = commit;
+  target.size = meta.size;
+  if (file.sha256) target.sha256 = *file.sha256;
+  else if (meta.is_lfs()) target.sha256 = meta.etag;
+  return target;
+}
+
 }  // namespace hlwq::hub

@@ -26,6 +26,11 @@ struct BlobTarget {
   std::filesystem::path lock_path;        // flock()ed while fetching, when set
 };
 
+// The target for one listed file from its HEAD metadata: size checked against the listing
+// (a mirror that omits Content-Length on HEAD is trusted to match it), sha256 from the listing
+// (an independent source) else the LFS etag. The caller sets final_path and lock_path.
+BlobTarget blob_target_for(const RepoFile& file, FileMetadata meta, const std::string& commit);
+
 struct BlobObserver {
   std::function<void(uint64_t bytes_done)> on_bytes;              // absolute count, may go down on restart
   std::function<void(FileState, const std::string& message)> on_state;

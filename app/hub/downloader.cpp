@@ -165,19 +165,7 @@ fs::path Downloader::download(const DownloadRequest& request, const ProgressCall
           if (e.code() == HubErrorCode::EntryNotFound) layout.mark_missing(commit, f.path);
           throw;
         }
-        if (meta.size == 0) meta.size = f.size;  // a mirror without Content-Length on HEAD: trust the listing
-        if (meta.size != f.size)
-          throw_error(ErrorKind::CorruptFile, f.path, ": the Hub lists ", std::to_string(f.size), " bytes but serves ",
-                      std::to_string(meta.size));
-        BlobTarget target;
-        target.display_name = f.path;
-        target.url = meta.location;
-        target.etag = meta.etag;
-        target.commit = commit;
-        target.size = meta.size;
-        // Expected hash from the tree listing (an independent source), else the LFS etag.
-        if (f.sha256) target.sha256 = *f.sha256;
-        else if (meta.is_lfs()) target.sha256 = meta.etag;
+        BlobTarget target = blob_target_for(f, meta, commit);
         target.final_path = layout.blob(meta.etag);
         target.lock_path = layout.lock(meta.etag);
         BlobObserver observer;

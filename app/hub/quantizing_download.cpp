@@ -178,15 +178,8 @@ fs::path download_and_quantize(Downloader& downloader, const QuantizeRequest& re
     downloader.control().wait_while_paused();
     row.state = FileState::Checking;
     emit(true);
-    FileMetadata meta = client.file_metadata(src.repo, f.path, commit);
-    BlobTarget target;
-    target.display_name = f.path;
-    target.url = meta.location;
-    target.etag = meta.etag;
-    target.commit = commit;
-    target.size = meta.size;
-    if (f.sha256) target.sha256 = *f.sha256;
-    else if (meta.is_lfs()) target.sha256 = meta.etag;
+    const FileMetadata meta = client.file_metadata(src.repo, f.path, commit);
+    BlobTarget target = blob_target_for(f, meta, commit);
     target.final_path = out / kWorkDir / (meta.etag + ".safetensors");
     target.lock_path = out / kWorkDir / (meta.etag + ".lock");
     BlobObserver observer;
