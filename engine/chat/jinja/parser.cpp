@@ -239,17 +239,22 @@ class Parser {
     expect_op(")");
   }
 
+  // A macro or call-block body is its own function: break/continue of an enclosing loop do not
+  // reach into it, so it parses with no loop open.
+  Body parse_callable_body(const char* end_tag) {
+    const int saved = loop_depth_;
+    loop_depth_ = 0;
+    Body body = parse_body({end_tag}).first;
+    loop_depth_ = saved;
+    return body;
+  }
+
   StmtPtr parse_macro(int line) {
     auto s = new_stmt(Stmt::Kind::Macro, line);
     s->text = expect_name();
     parse_params(s->params);
     expect_header_end();
-    int saved = loop_depth_;
-    loop_depth_ = 0;
-    auto [body, end] = parse_body({"endmacro"});
-    loop_depth_ = saved;
-    (void)end;
-    s->body = std::move(body);
+    s->body = parse_callable_body("endmacro");
     expect_block_end();
     return s;
   }
@@ -260,12 +265,7 @@ class Parser {
     s->expr = parse_expression();
     if (s->expr->kind != Expr::Kind::Call) fail("expected a call in the call block", t_[i_ - 1]);
     expect_header_end();
-    int saved = loop_depth_;
-    loop_depth_ = 0;
-    auto [body, end] = parse_body({"endcall"});
-    loop_depth_ = saved;
-    (void)end;
-    s->body = std::move(body);
+    s->body = parse_callable_body("endcall");
     expect_block_end();
     return s;
   }
