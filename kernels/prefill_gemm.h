@@ -6,12 +6,10 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include "q5_matrix.h"
+#include "q5_dequant.h"
 
 namespace hlwq::cuda {
 
-// out[r][c] = norm[r][c/128] * codebook[code[r][c]] / sqrt(128), bf16 [rows][cols].
-void dequantize_q5_rotated(const Q5Matrix& w, const float* codebook, __nv_bfloat16* out, cudaStream_t stream);
 // Each 128-chunk of each of the `rows` rows of x [rows][cols] replaced by its normalised WHT.
 void rotate_rows_bf16(const __nv_bfloat16* x, __nv_bfloat16* out, int rows, int cols, cudaStream_t stream);
 // y[t][n] = sum_k x[t][k] * w[n][k] (bf16 in and out, fp32 accumulation).
