@@ -82,7 +82,17 @@ fs::path quantized_cache_path(const fs::path& model_dir, const CheckpointOptions
     h = fnv1a(h, shard.filename().string());
     h = fnv1a(h, std::to_string(fs::file_size(shard, ec)));
     h = fnv1a(h, std::to_string(fs::last_write_time(shard, ec).time_since_epoch().count()));
+    // The tensor policy is code, so its decisions on this checkpoint's tensors go into the key:
+    // a policy that quantizes or drops a different set never maps a stale cache.
+    const SafetensorsFile file(shard);
+    for (const auto& e : file.entries()) {
+      const char* decision = opts.policy.drop && opts.policy.drop(e.name)                       ? "drop"
+                             : opts.policy.is_linear && opts.policy.is_linear(e.name, e.shape) ? "quantize"
+                                                                                                : "keep";
+      h = fnv1a(fnv1a(h, e.name), decision);
+    }
   }
+  h = fnv1a(h, std::to_string(opts.quantize_bits));
   h = fnv1a(h, codebook_name(opts.codebook));
   h = fnv1a(h, opts.scale == ScaleKind::Mse ? "mse" : "norm");
   char hex[17];

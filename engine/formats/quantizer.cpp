@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <memory>
 #include <fstream>
 
 #include "core/error.h"
@@ -35,31 +37,62 @@ void release_pages(const std::byte* begin, const std::byte* end) {
   if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
 }
 
-void to_float_row(const std::byte* src, DType dtype, int64_t cols, float* out) {
-  switch (dtype) {
-    case DType::BF16:
-      for (int64_t j = 0; j < cols; ++j) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * j, 2);
-        out[j] = bf16_to_f32(h);
-      }
-      break;
-    case DType::F16:
-      for (int64_t j = 0; j < cols; ++j) {
-        uint16_t h;
-        std::memcpy(&h, src + 2 * j, 2);
-        out[j] = f16_to_f32(h);
-      }
-      break;
-    default: std::memcpy(out, src, std::size_t(cols) * 4); break;
-  }
-}
-
 struct Plan {
   const SafetensorsEntry* entry;
   bool quantize;
 };
 
+// The BlockQuantizer of one run, shared by its shards. A GPU failure (at start or mid-chunk)
+// swaps in the CPU one for the rest of the run and says so once.
+class Backend {
+ public:
+  Backend(const QuantizeOptions& opts, ThreadPool& pool) : opts_(opts), pool_(pool) {
+    spec_.bits = opts.bits;
+    const auto book = codebook_table(opts.codebook, opts.bits);
+    spec_.centroids.assign(book.begin(), book.end());
+    spec_.scale = opts.scale;
+    std::string why;
+    q_ = make_block_quantizer(opts.device, spec_, pool, &why);
+    if (!why.empty()) warn("GPU quantization unavailable (" + why + "): quantizing on the CPU");
+  }
+  std::string name() const { return q_->name(); }
+
+  void quantize(const RowChunk& chunk) {
+    try {
+      q_->quantize(chunk);
+    } catch (const Error& e) {
+      if (!q_->is_gpu()) throw;
+      warn("GPU quantization failed (" + std::string(e.what()) + "): continuing on the CPU");
+      q_ = make_cpu_block_quantizer(spec_, pool_);
+      q_->quantize(chunk);  // the chunk's outputs are rewritten whole
+    }
+  }
+
+ private:
+  void warn(const std::string& message) const {
+    if (opts_.warn)
+      opts_.warn(message);
+    else
+      std::fprintf(stderr, "warning: %s\n", message.c_str());
+  }
+  const QuantizeOptions& opts_;
+  ThreadPool& pool_;
+  BlockQuantizeSpec spec_;
+  std::unique_ptr<BlockQuantizer> q_;
+};
+
+// Block scales of a chunk: 0x7c00 pattern = inf (norm beyond fp16) or NaN (bad input).
+void check_scales(const uint16_t* scales, int64_t rows, int64_t nb, int64_t row0, int64_t cols,
+                  const std::string& file, const std::string& tensor) {
+  for (int64_t i = 0; i < rows * nb; ++i) {
+    const uint16_t s = scales[i];
+    if ((s & 0x7c00u) != 0x7c00u) continue;
+    const int64_t r = row0 + i / nb, k = i % nb;
+    throw_error(ErrorKind::CorruptFile, file, ": tensor ", tensor, ": row ", std::to_string(r), ", columns ",
+                std::to_string(k * kHlwqBlock), "..", std::to_string(std::min<int64_t>(cols, (k + 1) * kHlwqBlock) - 1),
+                (s & 0x3ffu) ? " hold NaN or infinite values" : " have a norm too large for fp16");
+  }
+}
 
 }  // namespace
 
@@ -77,9 +110,10 @@ nlohmann::json make_hlwq_config(const QuantizeOptions& opts) {
   };
 }
 
-QuantizedShard quantize_shard(const fs::path& src_shard, const fs::path& dst_shard, const QuantizeOptions& opts) {
-  const CodeSearch search(codebook_table(opts.codebook, opts.bits));
-  ThreadPool& pool = opts.pool ? *opts.pool : ThreadPool::global();
+namespace {
+
+QuantizedShard quantize_shard_with(const fs::path& src_shard, const fs::path& dst_shard, const QuantizeOptions& opts,
+                                   Backend& backend) {
   const SafetensorsFile src(src_shard);
   const std::string src_name = src_shard.string();
 
@@ -138,29 +172,9 @@ QuantizedShard quantize_shard(const fs::path& src_shard, const fs::path& dst_sha
     std::vector<uint8_t> packed(std::size_t(std::min<int64_t>(chunk_rows, rows)) * row_out);
     for (int64_t r0 = 0; r0 < rows; r0 += chunk_rows) {
       const int64_t nr = std::min(chunk_rows, rows - r0);
-      pool.parallel_for(
-          nr,
-          [&](int64_t a, int64_t b) {
-            std::vector<float> row(std::size_t(nb) * kHlwqBlock, 0.0f);
-            std::vector<uint8_t> codes(std::size_t(nb) * kHlwqBlock);
-            for (int64_t i = a; i < b; ++i) {
-              const int64_t r = r0 + i;
-              to_float_row(base + uint64_t(r) * row_in, e->dtype, cols, row.data());
-              for (int64_t k = 0; k < nb; ++k) {
-                const uint16_t s = quantize_block(row.data() + k * kHlwqBlock, search, opts.scale,
-                                                  codes.data() + k * kHlwqBlock);
-                if ((s & 0x7c00u) == 0x7c00u)
-                  throw_error(ErrorKind::CorruptFile, src_name, ": tensor ", e->name, ": row ", std::to_string(r),
-                              ", columns ", std::to_string(k * kHlwqBlock), "..",
-                              std::to_string(std::min<int64_t>(cols, (k + 1) * kHlwqBlock) - 1),
-                              (s & 0x3ffu) ? " hold NaN or infinite values" : " have a norm too large for fp16");
-                norms[std::size_t(r * nb + k)] = s;
-              }
-              pack_codes(CodePacking::BigEndianStream, opts.bits, codes.data(), codes.size(),
-                         packed.data() + uint64_t(i) * row_out);
-            }
-          },
-          4);
+      uint16_t* scales = norms.data() + uint64_t(r0 * nb);
+      backend.quantize({base + uint64_t(r0) * row_in, e->dtype, nr, cols, packed.data(), scales});
+      check_scales(scales, nr, nb, r0, cols, src_name, e->name);
       out.write(std::as_bytes(std::span(packed.data(), std::size_t(nr) * row_out)));
       release_pages(base + uint64_t(r0) * row_in, base + uint64_t(r0 + nr) * row_in);
       done += uint64_t(nr) * row_in;
@@ -173,7 +187,15 @@ QuantizedShard quantize_shard(const fs::path& src_shard, const fs::path& dst_sha
   out.finish();
   result.bytes_in = src.file_size();
   result.bytes_out = fs::file_size(dst_shard);
+  result.device = backend.name();
   return result;
+}
+
+}  // namespace
+
+QuantizedShard quantize_shard(const fs::path& src_shard, const fs::path& dst_shard, const QuantizeOptions& opts) {
+  Backend backend(opts, opts.pool ? *opts.pool : ThreadPool::global());
+  return quantize_shard_with(src_shard, dst_shard, opts, backend);
 }
 
 bool is_side_file(const fs::path& file_name) {
@@ -226,6 +248,7 @@ QuantizeReport quantize_checkpoint(const fs::path& src_dir, const fs::path& dst_
 
   uint64_t all_in = 0;
   for (const auto& s : shards) all_in += fs::file_size(s);
+  Backend backend(opts, opts.pool ? *opts.pool : ThreadPool::global());
   QuantizeReport report;
   uint64_t before = 0;
   for (const auto& s : shards) {
@@ -235,12 +258,13 @@ QuantizeReport quantize_checkpoint(const fs::path& src_dir, const fs::path& dst_
       shard_opts.progress = [&, size](double f, const std::string& what) {
         opts.progress(all_in ? (double(before) + f * double(size)) / double(all_in) : 1.0, what);
       };
-    report.shards.push_back(quantize_shard(s, dst_dir / s.filename(), shard_opts));
+    report.shards.push_back(quantize_shard_with(s, dst_dir / s.filename(), shard_opts, backend));
     report.bytes_in += report.shards.back().bytes_in;
     report.bytes_out += report.shards.back().bytes_out;
     before += size;
   }
   finish_quantized_dir(dst_dir, report.shards, opts, src_dir);
+  report.device = backend.name();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

@@ -2,7 +2,9 @@
 // The streaming HLWQ quantizer: BF16/F16/F32 safetensors in, spec 4.1/4.3 files out (public
 // tensor names P__packed / P__norms / P__meta, plus our hlwq_config.json fields). One source
 // shard at a time, one tensor at a time, rows in parallel on a ThreadPool: peak memory is about
-// one tensor's output plus the pages being read, not the model.
+// one tensor's output plus the pages being read, not the model. The block math runs on a
+// BlockQuantizer (block_quantizer.h): the GPU when one is registered and present, else the CPU;
+// both give the same bytes.
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -12,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "formats/block_quantizer.h"
 #include "formats/hlwq_codec.h"
 #include "formats/tensor_policy.h"
 
@@ -25,6 +28,8 @@ struct QuantizeOptions {
   ScaleKind scale = ScaleKind::Norm;
   TensorPolicy policy = make_tensor_policy();
   ThreadPool* pool = nullptr;                  // nullptr: ThreadPool::global()
+  QuantizeDevice device = QuantizeDevice::Auto;  // a failing GPU falls back to the CPU (warning)
+  std::function<void(const std::string& message)> warn;  // GPU fallback notices; unset: stderr
   std::function<void(double fraction, const std::string& what)> progress;  // fraction of this call's input bytes
 };
 
@@ -33,6 +38,7 @@ struct QuantizedShard {
   std::vector<std::string> tensors;            // every tensor name written to it
   std::vector<std::string> quantized;          // parameter names P that became P__packed/__norms/__meta
   uint64_t bytes_in = 0, bytes_out = 0;
+  std::string device;                          // the BlockQuantizer that finished it ("cpu (2 threads)", "cuda (...)")
 };
 
 // Quantizes one source shard into one output shard (the Hub downloader calls this per
@@ -54,6 +60,7 @@ struct QuantizeReport {
   std::vector<QuantizedShard> shards;
   uint64_t bytes_in = 0, bytes_out = 0;
   double seconds = 0;
+  std::string device;  // the BlockQuantizer of the last shard
 };
 
 // Whole checkpoint: every shard of src_dir, then finish_quantized_dir. dst_dir is created;
