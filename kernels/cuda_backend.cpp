@@ -7,10 +7,13 @@
 
 #include "core/error.h"
 #include "cuda_check.h"
+#include "device_arenas.h"
 #include "device_buffer.h"
 #include "formats/weights.h"
 #include "models/sampler.h"
 #include "qwen35_gpu.h"
+#include "qwen35_plan.h"
+#include "sampling.h"
 
 namespace hlwq::cuda {
 namespace {
@@ -29,9 +32,16 @@ class CudaBackend final : public ModelBackend {
     check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
     device_ = prop.name;
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
-    model_ = Qwen35Gpu::from_weights(config_, *src.weights, /*embedding_on_host=*/true);
+    // Every device byte comes from this plan, the same `hlwq fit` shows: a model that does
+    // not fit is refused here, at load, before anything is allocated.
+    planner::PlanOptions po;
+    po.context_length = opt.context_length;
+    po.kv = opt.kv;
+    const planner::Plan plan = plan_for_device(config_, po, src.name);
+    if (!plan.fits())
+      throw_error(ErrorKind::OutOfMemory, "CUDA backend: ", src.name, " does not fit on ", device_, ": ", describe_plan(plan));
+    model_ = Qwen35Gpu::from_weights(config_, *src.weights, plan);  // cache ready for the context
     kv_ = opt.kv;
-    model_->allocate_cache(opt.context_length, kv_.k_bits, kv_.v_bits);
     logits_host_.resize(size_t(config_.vocab_size));
   }
   ~CudaBackend() override {

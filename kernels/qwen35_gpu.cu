@@ -36,9 +36,9 @@ __global__ void fill_half_kernel(__half* p, size_t n, float lo, float hi, uint64
     p[i] = __float2half(lo + (hi - lo) * (hash32(seed * 0x100000001b3ull + i) & 0xffffff) * (1.0f / 16777216.0f));
 }
 
-Q5Weight make_q5(int rows, int cols, uint64_t seed, cudaStream_t stream, const std::string& what) {
+Q5Weight make_q5(Qwen35Gpu& model, int rows, int cols, uint64_t seed, cudaStream_t stream, const std::string& what) {
   Q5Weight w;
-  w.storage = DeviceBuffer(Q5Matrix::bytes_for(rows, cols), what);
+  w.storage = model.weight_region(what, Q5Matrix::bytes_for(rows, cols));
   w.m = q5_matrix_in(w.storage.get(), rows, cols);
   fill_random_q5(w.m, seed, std::sqrt(128.0f / cols), stream);
   return w;
@@ -85,10 +85,11 @@ Qwen35Dims Qwen35Dims::preset(const std::string& name) {
   throw_error(ErrorKind::InvalidArgument, "unknown Qwen3.5 size '", name, "' (known: 27B, 9B, 4B, 2B, 0.8B)");
 }
 
-std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t seed, bool embedding_on_host) {
+std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t seed, const planner::Plan& plan) {
   require_device();
   std::unique_ptr<Qwen35Gpu> m(new Qwen35Gpu());
   m->dims_ = d;
+  m->adopt_plan(plan);  // every arena allocated here, before the first weight
   cudaStream_t s = nullptr;
   const int conv_c = 2 * d.hk * 128 + d.hv * 128;
   for (int l = 0; l < d.layers; ++l) {
@@ -99,7 +100,7 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t se
     // small vectors: norm1, norm2 [hidden]; DeltaNet conv [C*4], a_log, dt_bias [hv], out_norm [128];
     // attention q_norm, k_norm [256]
     const std::size_t n_small = 2 * std::size_t(d.hidden) + (full ? 512 : std::size_t(conv_c) * 4 + 2 * d.hv + 128);
-    w.small = DeviceBuffer(n_small * sizeof(float), tag + " vectors");
+    w.small = m->weight_region(tag + " vectors", n_small * sizeof(float));
     float* p = w.small.get<float>();
     fill_uniform(p, 2 * d.hidden, -0.1f, 0.1f, ls, s);
     w.norm1 = p;
@@ -109,8 +110,8 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t se
       fill_uniform(p, 512, -0.1f, 0.1f, ls + 1, s);
       w.q_norm = p;
       w.k_norm = p + 256;
-      w.in_proj = make_q5(d.heads * 512 + 2 * d.kv_heads * 256, d.hidden, ls + 2, s, tag + " q/k/v");
-      w.out_proj = make_q5(d.hidden, d.heads * 256, ls + 3, s, tag + " o_proj");
+      w.in_proj = make_q5(*m, d.heads * 512 + 2 * d.kv_heads * 256, d.hidden, ls + 2, s, tag + " q/k/v");
+      w.out_proj = make_q5(*m, d.hidden, d.heads * 256, ls + 3, s, tag + " o_proj");
     } else {
       fill_uniform(p, std::size_t(conv_c) * 4, -0.5f, 0.5f, ls + 1, s);
       w.conv_w = p;
@@ -121,19 +122,19 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t se
       w.a_log = p + 128;
       fill_uniform(p + 128 + d.hv, d.hv, -0.5f, 0.5f, ls + 5, s);
       w.dt_bias = p + 128 + d.hv;
-      w.in_proj = make_q5(conv_c + d.hv * 128 + 2 * d.hv, d.hidden, ls + 2, s, tag + " in_proj");
-      w.out_proj = make_q5(d.hidden, d.hv * 128, ls + 3, s, tag + " out_proj");
+      w.in_proj = make_q5(*m, conv_c + d.hv * 128 + 2 * d.hv, d.hidden, ls + 2, s, tag + " in_proj");
+      w.out_proj = make_q5(*m, d.hidden, d.hv * 128, ls + 3, s, tag + " out_proj");
     }
-    w.gate_up = make_q5(2 * d.intermediate, d.hidden, ls + 7, s, tag + " gate/up");
-    w.down = make_q5(d.hidden, d.intermediate, ls + 8, s, tag + " down");
+    w.gate_up = make_q5(*m, 2 * d.intermediate, d.hidden, ls + 7, s, tag + " gate/up");
+    w.down = make_q5(*m, d.hidden, d.intermediate, ls + 8, s, tag + " down");
     m->layers_.push_back(std::move(w));
   }
-  m->final_norm_ = DeviceBuffer(d.hidden * sizeof(float), "final norm");
+  m->final_norm_ = m->weight_region("final norm", d.hidden * sizeof(float));
   fill_uniform(m->final_norm_.get<float>(), d.hidden, -0.1f, 0.1f, seed + 7, s);
-  m->lm_head_ = make_q5(d.vocab, d.hidden, seed * 1000 + 999, s, "lm_head");
+  m->lm_head_ = make_q5(*m, d.vocab, d.hidden, seed * 1000 + 999, s, "lm_head");
 
   const std::vector<float> q5 = symmetric(kQ5, 16);
-  m->codebook_ = DeviceBuffer(32 * sizeof(float), "codebook");
+  m->codebook_ = m->weight_region("codebook", 32 * sizeof(float));
   check(cudaMemcpy(m->codebook_.get(), q5.data(), 32 * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy(codebook)");
   m->upload_kv_codebooks();
 
@@ -148,7 +149,7 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t se
     std::memcpy(&u, &f, 4);
     v = uint16_t(u >> 16);
   }
-  if (embedding_on_host) {
+  if (!m->embedding_on_device()) {  // the plan's placement
     check(cudaHostAlloc(reinterpret_cast<void**>(&m->embedding_host_), emb_n * 2, cudaHostAllocMapped),
           "cudaHostAlloc(embedding in host memory)");
     for (std::size_t i = 0; i < emb_n; i += block.size())
@@ -157,39 +158,42 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t se
     check(cudaHostGetDevicePointer(&dev, m->embedding_host_, 0), "cudaHostGetDevicePointer(embedding)");
     m->embedding_ = static_cast<const uint16_t*>(dev);
   } else {
-    m->embedding_dev_ = DeviceBuffer(emb_n * 2, "embedding");
+    m->embedding_dev_ = m->embedding_region();
     fill_bytes_kernel<<<1024, 256>>>(m->embedding_dev_.get<uint32_t>(), emb_n / 2, seed + 3);
     check_launch("fill embedding");
     m->embedding_ = m->embedding_dev_.get<uint16_t>();
   }
 
-  m->allocate_activations();
+  m->allocate_planned_cache();  // activations, KV cache and state at the plan's context
   check(cudaDeviceSynchronize(), "building the synthetic model");
   return m;
 }
 
 void Qwen35Gpu::upload_kv_codebooks() {
   const std::vector<float> q4 = symmetric(kQ4, 8), q3 = symmetric(kQ3, 4), q2 = symmetric(kQ2, 2);
-  kv_codebooks_ = DeviceBuffer((16 + 8 + 4) * sizeof(float), "KV codebooks");  // Q4 | Q3 | Q2
+  const std::vector<float> q5 = symmetric(kQ5, 16);  // KV codes always use the converged table
+  kv_codebooks_ = weight_region("KV codebooks", (16 + 8 + 4 + 32) * sizeof(float));  // Q4 | Q3 | Q2 | Q5
   float* kvb = kv_codebooks_.get<float>();
   check(cudaMemcpy(kvb, q4.data(), 16 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
   check(cudaMemcpy(kvb + 16, q3.data(), 8 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
   check(cudaMemcpy(kvb + 24, q2.data(), 4 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
+  check(cudaMemcpy(kvb + 28, q5.data(), 32 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
 }
 
 void Qwen35Gpu::allocate_activations() {
   const Qwen35Dims& d = dims_;
   int max_proj = 0;
   for (auto& l : layers_) max_proj = std::max(max_proj, l.in_proj.m.rows);
-  x_ = DeviceBuffer(d.hidden * 4, "residual stream");
-  proj_ = DeviceBuffer(std::size_t(max_proj) * 4, "projections");
-  mix_ = DeviceBuffer(std::size_t(std::max(d.heads * 256, d.hv * 128)) * 4, "mixer output");
-  h_ = DeviceBuffer(std::size_t(d.intermediate) * 4, "MLP hidden");
-  logits_ = DeviceBuffer(std::size_t(d.vocab) * 4, "logits");
-  token_ = DeviceBuffer(4, "token");
-  pos_ = DeviceBuffer(4, "position");
-  argmax_ = DeviceBuffer(argmax_scratch_bytes(d.vocab), "argmax scratch");
-  q_work_ = DeviceBuffer(std::size_t(d.heads) * 256 * 4, "rotated queries");
+  // Decode is one row of the plan's prefill-sized scratch (docs/FIT.md names the buffers).
+  x_ = scratch("hidden", d.hidden * 4);
+  proj_ = scratch("proj", std::size_t(max_proj) * 4);
+  mix_ = scratch("mixer", std::size_t(std::max(d.heads * 256, d.hv * 128)) * 4);
+  h_ = scratch("mlp_hidden", std::size_t(d.intermediate) * 4);
+  logits_ = planned("logits", "logits", std::size_t(d.vocab) * 4);
+  token_ = planned("logits", "token", 4);
+  pos_ = planned("logits", "position", 4);
+  argmax_ = planned("logits", "sampler", argmax_scratch_bytes(d.vocab));
+  q_work_ = scratch("q_rotated", std::size_t(d.heads) * 256 * 4);
   check(cudaMemset(token_.get(), 0, 4), "cudaMemset(token)");
   check(cudaMemset(pos_.get(), 0, 4), "cudaMemset(position)");
 }
@@ -204,10 +208,7 @@ void Qwen35Gpu::save_recurrent_state(std::vector<DeviceBuffer>& into) const {
   std::vector<const DeviceBuffer*> src;
   for (auto& b : delta_state_) src.push_back(&b);
   for (auto& b : conv_ring_) src.push_back(&b);
-  if (into.size() != src.size()) {
-    into.clear();
-    for (auto* b : src) into.emplace_back(b->bytes(), "recurrent state snapshot");
-  }
+  if (into.size() != src.size()) into = snapshot_regions();  // the plan's copy, in this order
   for (size_t i = 0; i < src.size(); ++i)
     check(cudaMemcpy(into[i].get(), src[i]->get(), src[i]->bytes(), cudaMemcpyDeviceToDevice), "snapshot copy");
 }
@@ -219,11 +220,6 @@ void Qwen35Gpu::load_recurrent_state(const std::vector<DeviceBuffer>& from) {
   if (from.size() != dst.size()) throw_error(ErrorKind::Internal, "load_recurrent_state: snapshot does not match");
   for (size_t i = 0; i < dst.size(); ++i)
     check(cudaMemcpy(dst[i]->get(), from[i].get(), dst[i]->bytes(), cudaMemcpyDeviceToDevice), "restore copy");
-}
-
-Qwen35Gpu::~Qwen35Gpu() {
-  destroy_graph();
-  if (embedding_host_) cudaFreeHost(embedding_host_);
 }
 
 void Qwen35Gpu::destroy_graph() {
@@ -238,28 +234,30 @@ void Qwen35Gpu::destroy_graph() {
 void Qwen35Gpu::allocate_cache(int capacity, int k_bits, int v_bits) {
   destroy_graph();
   kv_.clear();
+  replan_cache(capacity, k_bits, v_bits);  // the arenas for this context and mode; scratch may move
+  allocate_activations();
   kv_layers_.assign(dims_.layers, KvLayer{});
   capacity_ = capacity;
   k_bits_ = k_bits;
   v_bits_ = v_bits;
   max_splits_ = attention_default_splits(capacity, dims_.kv_heads);
-  partials_ = DeviceBuffer(attention_partials_floats(dims_.heads, max_splits_) * 4, "attention partials");
+  partials_ = scratch("attn_partials", attention_partials_floats(dims_.heads, max_splits_) * 4);
   delta_state_.clear();
   conv_ring_.clear();
   const int conv_c = 2 * dims_.hk * 128 + dims_.hv * 128;
   for (int l = 0; l < dims_.layers; ++l) {
-    const std::string tag = "layer " + std::to_string(l);
+    const std::string tag = "layers." + std::to_string(l) + ".";  // the plan's buffer names
     if (dims_.full_attention[l]) {
       KvLayer& kv = kv_layers_[l];
       kv.kv_heads = dims_.kv_heads;
       kv.capacity = capacity;
-      kv_.emplace_back(KvLayer::side_bytes(k_bits, dims_.kv_heads, capacity), tag + " K cache");
+      kv_.push_back(planned("kv_cache", tag + "k", KvLayer::side_bytes(k_bits, dims_.kv_heads, capacity)));
       kv.k = kv_side_in(kv_.back().get(), k_bits, dims_.kv_heads, capacity);
-      kv_.emplace_back(KvLayer::side_bytes(v_bits, dims_.kv_heads, capacity), tag + " V cache");
+      kv_.push_back(planned("kv_cache", tag + "v", KvLayer::side_bytes(v_bits, dims_.kv_heads, capacity)));
       kv.v = kv_side_in(kv_.back().get(), v_bits, dims_.kv_heads, capacity);
     } else {
-      delta_state_.emplace_back(std::size_t(dims_.hv) * 128 * 128 * 4, tag + " DeltaNet state");
-      conv_ring_.emplace_back(std::size_t(conv_c) * 4 * 4, tag + " conv state");
+      delta_state_.push_back(planned("recurrent_state", tag + "state", std::size_t(dims_.hv) * 128 * 128 * 4));
+      conv_ring_.push_back(planned("recurrent_state", tag + "conv", std::size_t(conv_c) * 4 * 4));
       check(cudaMemset(delta_state_.back().get(), 0, delta_state_.back().bytes()), "cudaMemset(state)");
       check(cudaMemset(conv_ring_.back().get(), 0, conv_ring_.back().bytes()), "cudaMemset(conv state)");
     }

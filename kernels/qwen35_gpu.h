@@ -2,10 +2,13 @@
 // A Qwen3.5 text model resident on the GPU with codes at 5 bits, and its decode step
 // (embedding -> 64 x (mixer + MLP) -> norm -> lm_head -> greedy pick) captured as one CUDA
 // graph. Weights come from a synthetic generator (hlwq bench) or, later, a WeightStore.
+#include <cublas_v2.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "attention.h"
@@ -17,6 +20,9 @@ namespace hlwq {
 class WeightStore;
 namespace qwen35 {
 struct Config;
+}
+namespace planner {
+struct Plan;  // planner/vram_plan.h: host C++20, so .cu files see it only declared
 }
 }  // namespace hlwq
 
@@ -62,18 +68,26 @@ class Qwen35Gpu {
   static std::unique_ptr<Qwen35Gpu> synthetic(const Qwen35Dims& dims, uint64_t seed, bool embedding_on_host);
   // A real checkpoint (qwen35_load.cpp): every Linear must be 5-bit HLWQ codes sharing one
   // codebook; they are repacked into the GEMV layout and fused (q/k/v, qkv/z/b/a, gate/up).
+  // The same, every device byte from `plan` (kernels/qwen35_plan.h makes one for the dims):
+  // the plan's arenas are allocated first, the embedding goes where the plan put it, and the
+  // cache is ready for the plan's context and KV mode.
+  static std::unique_ptr<Qwen35Gpu> synthetic(const Qwen35Dims& dims, uint64_t seed, const planner::Plan& plan);
   // Throws Error{UnsupportedArch} for shapes or widths the kernels do not cover.
   static std::unique_ptr<Qwen35Gpu> from_weights(const qwen35::Config& config, const WeightStore& store,
                                                  bool embedding_on_host);
   // Copies / restores the DeltaNet and conv state (for the backend's snapshot / rewind).
   void save_recurrent_state(std::vector<DeviceBuffer>& into) const;
+  static std::unique_ptr<Qwen35Gpu> from_weights(const qwen35::Config& config, const WeightStore& store,
+                                                 const planner::Plan& plan);
   void load_recurrent_state(const std::vector<DeviceBuffer>& from);
   // Sets the token and position the next step reads (host -> device, on `stream`).
   void set_input(int32_t token, int pos, cudaStream_t stream);
   int capacity() const { return capacity_; }
   ~Qwen35Gpu();
 
-  // (Re)allocates the KV cache for `capacity` tokens at the given bits and the recurrent state.
+  // Lays the KV cache out for `capacity` tokens at the given bits and clears the recurrent
+  // state: re-plans the kv_cache and scratch arenas for that context and mode, in place when
+  // they shrink (no allocation), else growing them after checking the device has room.
   void allocate_cache(int capacity, int k_bits, int v_bits);
   // Fills cached K/V (positions < n) and the recurrent state with random data, sets the
   // position to n: a stand-in for a prompt of n tokens when only speed matters.
@@ -103,7 +117,14 @@ class Qwen35Gpu {
   uint64_t state_bytes() const;
 
  private:
-  Qwen35Gpu() = default;
+  Qwen35Gpu();
+  struct Memory;  // the plan and its DeviceArenas, qwen35_arenas.cpp
+  void adopt_plan(const planner::Plan& plan);
+  bool embedding_on_device() const;
+  DeviceBuffer embedding_region() const;
+  void replan_cache(int capacity, int k_bits, int v_bits);
+  void allocate_planned_cache();
+  std::vector<DeviceBuffer> snapshot_regions() const;
   void destroy_graph();
   void allocate_activations();
   void upload_kv_codebooks();
@@ -118,6 +139,22 @@ class Qwen35Gpu {
   // activations
   DeviceBuffer x_, proj_, mix_, h_, logits_, token_, pos_, argmax_, q_work_, partials_;
   // cache
+  // Device memory (qwen35_arenas.cpp). The plan this model allocates from, as re-planned by
+  // the last allocate_cache.
+  const planner::Plan& plan() const;
+  // A buffer of the plan: `arena` is a planner::to_string(ArenaId) name ("scratch",
+  // "kv_cache", "logits", ...), `buffer` the plan's name in it. Error{Internal} naming both
+  // when the plan lacks it or holds fewer than `bytes`. Regions move when allocate_cache
+  // re-plans: look them up again after it. Prefill and sampler buffers come from here.
+  DeviceBuffer planned(const char* arena, std::string_view buffer, std::size_t bytes) const;
+  DeviceBuffer scratch(std::string_view buffer, std::size_t bytes) const { return planned("scratch", buffer, bytes); }
+  // The next region of the weights arena (fused matrices, per-layer vectors, codebooks).
+  DeviceBuffer weight_region(std::string_view what, std::size_t bytes);
+  // Hands the plan's cublas_workspace arena to `handle` (cublasSetWorkspace).
+  void set_cublas_workspace(cublasHandle_t handle) const;
+  // Sum of the arena allocations: the plan's allocated_bytes().
+  uint64_t device_bytes_allocated() const;
+
   std::vector<DeviceBuffer> kv_;        // per attention layer: K side, V side
   std::vector<KvLayer> kv_layers_;      // per layer (empty for DeltaNet layers)
   std::vector<DeviceBuffer> delta_state_, conv_ring_;
@@ -130,3 +167,4 @@ class Qwen35Gpu {
 void fill_uniform(float* dev, std::size_t n, float lo, float hi, uint64_t seed, cudaStream_t stream);
 
 }  // namespace hlwq::cuda
+  std::unique_ptr<Memory> memory_;

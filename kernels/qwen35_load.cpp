@@ -113,9 +113,9 @@ void place(const QuantTensor& t, HostQ5& dst, int first, int stride) {
   }, 16);
 }
 
-Q5Weight upload(const HostQ5& h, const std::string& what) {
+Q5Weight upload(Qwen35Gpu& model, const HostQ5& h, const std::string& what) {
   Q5Weight w;
-  w.storage = DeviceBuffer(h.bytes.size(), what);
+  w.storage = model.weight_region(what, h.bytes.size());
   check(cudaMemcpy(w.storage.get(), h.bytes.data(), h.bytes.size(), cudaMemcpyHostToDevice), "cudaMemcpy(weights)");
   w.m = q5_matrix_in(w.storage.get(), h.rows, h.cols);
   return w;
@@ -124,10 +124,12 @@ Q5Weight upload(const HostQ5& h, const std::string& what) {
 }  // namespace
 
 std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, const WeightStore& store,
-                                                   bool embedding_on_host) {
+                                                   const planner::Plan& plan) {
   require_device();
   if (c.head_dim != kHeadDim || c.linear_key_head_dim != 128 || c.linear_value_head_dim != 128 ||
       c.linear_conv_kernel_dim != 4 || c.hidden_size % 128 || c.intermediate_size % 128)
+  m->adopt_plan(plan);  // every arena allocated here, before the first weight
+  const bool embedding_on_host = !m->embedding_on_device();
     throw_error(ErrorKind::UnsupportedArch, store.source(), ": the CUDA kernels need head_dim 256, DeltaNet head dims 128, "
                 "conv kernel 4 and hidden/intermediate sizes that are multiples of 128");
   std::unique_ptr<Qwen35Gpu> m(new Qwen35Gpu());
@@ -156,10 +158,10 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
       place(q, qkv, 0, 1);
       place(k, qkv, int(q.rows), 1);
       place(v, qkv, int(q.rows + k.rows), 1);
-      w.in_proj = upload(qkv, tag + " q/k/v");
+      w.in_proj = upload(*m, qkv, tag + " q/k/v");
       HostQ5 o(H, d.heads * 256);
       place(b.quant(A + "o_proj.weight", H, d.heads * 256), o, 0, 1);
-      w.out_proj = upload(o, tag + " o_proj");
+      w.out_proj = upload(*m, o, tag + " o_proj");
       for (const char* n : {"q_norm.weight", "k_norm.weight"}) {
         const auto v2 = b.vec(A + n, 256);
         small.insert(small.end(), v2.begin(), v2.end());
@@ -175,10 +177,10 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
       place(z, in, conv_c, 1);
       place(bb, in, conv_c + d.hv * 128, 1);
       place(a, in, conv_c + d.hv * 128 + d.hv, 1);
-      w.in_proj = upload(in, tag + " in_proj");
+      w.in_proj = upload(*m, in, tag + " in_proj");
       HostQ5 out(H, d.hv * 128);
       place(b.quant(A + "out_proj.weight", H, d.hv * 128), out, 0, 1);
-      w.out_proj = upload(out, tag + " out_proj");
+      w.out_proj = upload(*m, out, tag + " out_proj");
       const auto conv = b.vec(A + "conv1d.weight", int64_t(conv_c) * 4);  // [C, 1, 4] = [C][4]
       small.insert(small.end(), conv.begin(), conv.end());
       // norm before A_log/dt_bias: the GEMV prologue reads it as float4, so it must stay 16-byte aligned
@@ -190,12 +192,12 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
     HostQ5 gu(2 * I, H);
     place(b.quant(L + "mlp.gate_proj.weight", I, H), gu, 0, 2);
     place(b.quant(L + "mlp.up_proj.weight", I, H), gu, 1, 2);
-    w.gate_up = upload(gu, tag + " gate/up");
+    w.gate_up = upload(*m, gu, tag + " gate/up");
     HostQ5 dn(H, I);
     place(b.quant(L + "mlp.down_proj.weight", H, I), dn, 0, 1);
-    w.down = upload(dn, tag + " down");
+    w.down = upload(*m, dn, tag + " down");
 
-    w.small = DeviceBuffer(small.size() * 4, tag + " vectors");
+    w.small = m->weight_region(tag + " vectors", small.size() * 4);
     check(cudaMemcpy(w.small.get(), small.data(), small.size() * 4, cudaMemcpyHostToDevice), "cudaMemcpy(vectors)");
     const float* p = w.small.get<float>();
     w.norm1 = p;
@@ -213,7 +215,7 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
     m->layers_.push_back(std::move(w));
   }
   const auto fnorm = b.vec(P + "norm.weight", H);
-  m->final_norm_ = DeviceBuffer(H * 4, "final norm");
+  m->final_norm_ = m->weight_region("final norm", H * 4);
   check(cudaMemcpy(m->final_norm_.get(), fnorm.data(), H * 4, cudaMemcpyHostToDevice), "cudaMemcpy(final norm)");
 
   // lm_head: its own codes, or (tied) the embedding's codes.
@@ -221,9 +223,9 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
   const std::string head_name = store.contains("lm_head.weight") ? "lm_head.weight" : embed_name;
   HostQ5 head(d.vocab, H);
   place(b.quant(head_name, d.vocab, H), head, 0, 1);
-  m->lm_head_ = upload(head, "lm_head");
+  m->lm_head_ = upload(*m, head, "lm_head");
 
-  m->codebook_ = DeviceBuffer(32 * sizeof(float), "codebook");
+  m->codebook_ = m->weight_region("codebook", 32 * sizeof(float));
   check(cudaMemcpy(m->codebook_.get(), b.codebook().data(), 32 * sizeof(float), cudaMemcpyHostToDevice),
         "cudaMemcpy(codebook)");
   m->upload_kv_codebooks();
@@ -262,11 +264,11 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
     check(cudaHostGetDevicePointer(&dev, m->embedding_host_, 0), "cudaHostGetDevicePointer(embedding)");
     m->embedding_ = static_cast<const uint16_t*>(dev);
   } else {
-    m->embedding_dev_ = DeviceBuffer(emb_n * 2, "embedding");
+    m->embedding_dev_ = m->embedding_region();
     check(cudaMemcpy(m->embedding_dev_.get(), emb.data(), emb_n * 2, cudaMemcpyHostToDevice), "cudaMemcpy(embedding)");
     m->embedding_ = m->embedding_dev_.get<uint16_t>();
   }
-  m->allocate_activations();
+  m->allocate_planned_cache();  // activations, KV cache and state at the plan's context
   check(cudaDeviceSynchronize(), "loading the model onto the GPU");
   return m;
 }

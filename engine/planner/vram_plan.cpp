@@ -88,6 +88,10 @@ Arena weights_arena(const ModelSpec& model) {
       b.add(t.name, uint64_t(t.rows) * uint64_t(t.cols) * kF32);
     }
   }
+  // The centroid tables the kernels look codes up in (hlwq-format.md section 2): the weights'
+  // codebook, and one per quantized KV width (5, 4, 3, 2 bits) so any KV mode runs unchanged.
+  b.add("codebook", (uint64_t(1) << model.weight_bits) * kF32);
+  b.add("kv_codebooks", ((1u << 5) + (1u << 4) + (1u << 3) + (1u << 2)) * kF32);
   return b.take();
 }
 
@@ -122,12 +126,17 @@ Arena recurrent_arena(const Config& c) {
   ArenaBuilder b(ArenaId::RecurrentState);
   const uint64_t state = uint64_t(c.linear_num_value_heads) * c.linear_key_head_dim * c.linear_value_head_dim * kF32;
   const uint64_t conv = uint64_t(c.linear_conv_kernel_dim) * uint64_t(c.linear_qkv_dim()) * kF32;
+  uint64_t snapshot = 0;
   for (int i = 0; i < c.num_hidden_layers; ++i) {
     if (c.layer_types[i] != LayerType::LinearAttention) continue;
     const std::string p = "layers." + std::to_string(i) + ".";
     b.add(p + "state", state);
     b.add(p + "conv", conv);
+    snapshot += round_up(state, kBufferAlignment) + round_up(conv, kBufferAlignment);
   }
+  // One copy of every state and conv ring, laid out the same way: the backend's snapshot for
+  // rewinding a turn (ModelBackend::snapshot). Planned here so taking one never allocates.
+  b.add("snapshot", snapshot);
   return b.take();
 }
 
@@ -165,6 +174,7 @@ Arena scratch_arena(const Config& c, const PlanOptions& o) {
   b.add("q_rotated", R * attn_width * kF32);         // normed, RoPE'd, Hadamard-rotated queries
   b.add("deltanet_chunks", chunks * Hv * per_chunk_head * kF32);
   b.add("attn_partials", heads * splits * (hd + 2) * kF32);  // split-K partial o, max, sum
+  b.add("mlp_hidden", I * kF32);                     // decode SwiGLU output (prefill writes its rows to normed)
   b.add("dequant", largest_matrix * kBf16);          // one matrix as BF16 for cuBLAS prefill
   return b.take();
 }
@@ -174,6 +184,8 @@ Arena logits_arena(const Config& c, const PlanOptions& o) {
   const uint64_t V = c.vocab_size;
   b.add("logits", V * uint64_t(o.logits_rows) * kF32);
   b.add("sampler", V * (kF32 + 4) + 256);  // sorted probabilities + their token ids, result
+  b.add("token", 4);                          // the decode graph's input and output token
+  b.add("position", 4);                       // and the position it reads and advances
   return b.take();
 }
 
@@ -268,7 +280,7 @@ std::vector<PlanItem> Plan::items() const {
       case ArenaId::KvCache:
         detail = std::to_string(options.context_length) + " tokens, " + kv_mode + ", " + std::to_string(kv_bytes_per_token) + " B/token";
         break;
-      case ArenaId::RecurrentState: detail = "DeltaNet state + conv state, fp32"; break;
+      case ArenaId::RecurrentState: detail = "DeltaNet state + conv state, fp32, and a snapshot copy"; break;
       case ArenaId::Scratch:
         detail = "prefill chunk of " + std::to_string(std::min<int64_t>(options.prefill_chunk, options.context_length)) + " rows";
         break;

@@ -75,7 +75,7 @@ enum class ArenaId : uint8_t {
   Weights,          // quantized Linears (codes + norms) and small dense tensors
   Embedding,        // embed_tokens, BF16; present only when placed on the device
   KvCache,          // full-attention layers, context_length tokens, K and V
-  RecurrentState,   // DeltaNet fp32 state + conv state, one sequence
+  RecurrentState,   // DeltaNet fp32 state + conv state, one sequence, and a snapshot copy
   Scratch,          // activations of one prefill chunk (prefill_chunk rows)
   Logits,           // vocab x logits_rows x fp32, plus the sampler's workspace
   CublasWorkspace,  // handed to cublasSetWorkspace

@@ -30,10 +30,11 @@ def independent(h, layers, heads, kvh, inter, hk, hv, bits, kv_bits):
                      + lin * (h * qkv + h * hv * 128 + 2 * h * hv + hv * 128 * h)
                      + layers * 3 * h * inter + 248320 * h)
     dense = layers * 2 * h + full * 2 * 256 + lin * (4 * qkv + 2 * hv + 128) + h
-    weights = linear_params * bits // 8 + linear_params // 128 * 2 + dense * 4  # small vectors fp32
+    codebooks = (2 ** bits + 32 + 16 + 8 + 4) * 4  # fp32 centroids: weights, then KV widths 5..2
+    weights = linear_params * bits // 8 + linear_params // 128 * 2 + dense * 4 + codebooks  # small vectors fp32
     vec = lambda b: 512 if b == 16 else 256 * b // 8 + 2
     kv_per_token = full * kvh * (vec(kv_bits) * 2)
-    state = lin * (hv * 128 * 128 * 4 + 4 * qkv * 4)  # conv ring of kernel (4) rows
+    state = 2 * lin * (hv * 128 * 128 * 4 + 4 * qkv * 4)  # conv ring of kernel (4) rows; live + snapshot
     return weights, kv_per_token, state
 
 

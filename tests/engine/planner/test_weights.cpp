@@ -53,7 +53,9 @@ TEST(Weights, BytesMatchAnIndependentCountForEverySizeAndWidth) {
     for (int bits : {5, 4, 3, 2}) {
       const Plan plan = plan_for(s, bits);
       const Arena& w = plan.arena(ArenaId::Weights);
-      const uint64_t expected = c.linear_params * bits / 8 + c.linear_params / 128 * 2 + c.dense_values * 4;
+      // Codebooks (hlwq-format.md 2): 2^bits centroids for the weights, 32+16+8+4 for the KV widths.
+      const uint64_t codebooks = ((1ull << bits) + 32 + 16 + 8 + 4) * 4;
+      const uint64_t expected = c.linear_params * bits / 8 + c.linear_params / 128 * 2 + c.dense_values * 4 + codebooks;
       EXPECT_EQ(sum_buffers(w), expected) << s.name << " Q" << bits;
       // Alignment may add at most 255 bytes per buffer and never overlaps.
       EXPECT_GE(w.bytes, expected);
@@ -128,7 +130,9 @@ TEST(RecurrentState, DeltaNetStateAndConvState) {
     const uint64_t linear_layers = s.layers - s.layers / 4;
     const uint64_t state = linear_layers * s.hv * 128 * 128 * 4;
     const uint64_t conv = linear_layers * 4 * (2 * s.hk * 128 + s.hv * 128) * 4;  // ring of kernel (4) rows
-    EXPECT_EQ(sum_buffers(plan.arena(ArenaId::RecurrentState)), state + conv) << s.name;
+    // Twice: the live state and the snapshot the backend rewinds a turn to.
+    EXPECT_EQ(sum_buffers(plan.arena(ArenaId::RecurrentState)), 2 * (state + conv)) << s.name;
+    EXPECT_EQ(plan.arena(ArenaId::RecurrentState).at("snapshot").bytes, state + conv) << s.name;
   }
   // qwen35.md 4: 27B state is 48 layers x 48 x 128 x 128 fp32 = 144 MiB.
   const Plan plan = plan_for(test::spec_size("27B"), 5);

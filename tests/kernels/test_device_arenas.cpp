@@ -1,0 +1,234 @@
+// The device-arena allocator (kernels/device_arenas.h): the carving rules on fake addresses
+// (no GPU needed), the backend's own buffer list replayed against the planner's arenas for
+// every Qwen3.5 size, and on a GPU: the backend allocates exactly the plan, once, at load.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+
+#include "core/error.h"
+#include "device_arenas.h"
+#include "gpu_test_util.h"
+#include "kv_cache.h"
+#include "q5_matrix.h"
+#include "qwen35_gpu.h"
+#include "qwen35_plan.h"
+
+namespace hlwq::cuda {
+namespace {
+
+using planner::Arena;
+using planner::ArenaId;
+using planner::Plan;
+
+std::byte* fake_base() { return reinterpret_cast<std::byte*>(uintptr_t(1) << 40); }
+
+Arena toy_arena() {
+  Arena a;
+  a.id = ArenaId::Scratch;
+  a.buffers = {{"a", 0, 100}, {"b", 256, 1000}, {"c", 1280, 8}};
+  a.bytes = 1288;
+  return a;
+}
+
+template <typename F>
+std::string internal_error(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Internal) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "no error thrown";
+  return "";
+}
+
+TEST(ArenaCarver, NamedBuffersSitAtThePlansOffsets) {
+  ArenaCarver c(toy_arena(), fake_base(), 4096);
+  EXPECT_EQ(c.named("b", 1000).get<std::byte>(), fake_base() + 256);
+  EXPECT_EQ(c.named("b", 10).bytes(), 10u);
+  EXPECT_EQ(c.named("c").get<std::byte>(), fake_base() + 1280);
+  EXPECT_EQ(c.named("c").bytes(), 8u);
+  EXPECT_FALSE(c.named("a").owned());  // a view: the arena frees the memory, not the buffer
+}
+
+TEST(ArenaCarver, AskingMoreThanPlannedNamesArenaAndBuffer) {
+  ArenaCarver c(toy_arena(), fake_base(), 4096);
+  const std::string more = internal_error([&] { c.named("b", 1001); });
+  EXPECT_NE(more.find("scratch"), std::string::npos) << more;
+  EXPECT_NE(more.find("'b'"), std::string::npos) << more;
+  EXPECT_NE(more.find("1001"), std::string::npos) << more;
+  const std::string missing = internal_error([&] { c.named("zz", 1); });
+  EXPECT_NE(missing.find("zz"), std::string::npos) << missing;
+}
+
+TEST(ArenaCarver, BumpAlignsEveryRegionAndStopsAtThePlannedBytes) {
+  ArenaCarver c(toy_arena(), fake_base(), 4096);
+  EXPECT_EQ(c.bump("x", 1).get<std::byte>(), fake_base());
+  EXPECT_EQ(c.bump("y", 300).get<std::byte>(), fake_base() + 256);
+  EXPECT_EQ(c.bumped(), 556u);
+  EXPECT_EQ(c.bump("z", 1288 - 768).get<std::byte>(), fake_base() + 768);  // ends exactly at bytes
+  const std::string full = internal_error([&] { c.bump("one more", 1); });
+  EXPECT_NE(full.find("scratch"), std::string::npos) << full;
+  EXPECT_NE(full.find("one more"), std::string::npos) << full;
+  // The allocation (4096) is larger than the plan (1288): the plan, not the page, is the limit.
+}
+
+TEST(ArenaCarver, ALayoutLargerThanTheAllocationIsRefused) {
+  internal_error([] { ArenaCarver(toy_arena(), fake_base(), 1287); });
+  internal_error([] { ArenaCarver(toy_arena(), nullptr, 4096); });
+  ArenaCarver empty(Arena{ArenaId::Embedding, {}, 0}, nullptr, 0);  // an empty arena needs no memory
+  EXPECT_EQ(empty.layout().bytes, 0u);
+}
+
+// The plan for a preset on a made-up 1 TiB device (no GPU involved).
+Plan preset_plan(const std::string& size, int64_t ctx, KvConfig kv) {
+  planner::PlanOptions o;
+  o.context_length = ctx;
+  o.kv = kv;
+  o.embedding = planner::EmbeddingPlacement::Device;
+  planner::GpuSpec gpu{"test", uint64_t(1) << 40, uint64_t(1) << 40, 9, 0};
+  return planner::make_plan({config_for(Qwen35Dims::preset(size)), 5, true, size}, gpu, o);
+}
+
+// The buffers Qwen35Gpu carves, in its order, with the sizes of its own code (fused matrices
+// in the GEMV layout, one vector block per layer), written out here from qwen35.md section 1.
+TEST(ArenaCarver, TheBackendsWeightsFitThePlannedWeightsArena) {
+  for (const char* size : {"27B", "9B", "4B", "2B", "0.8B"}) {
+    const Qwen35Dims d = Qwen35Dims::preset(size);
+    const Plan plan = preset_plan(size, 4096, KvConfig::uniform(16));
+    ArenaCarver w(plan.arena(ArenaId::Weights), fake_base(), plan.arena(ArenaId::Weights).device_bytes());
+    const int conv_c = 2 * d.hk * 128 + d.hv * 128;
+    uint64_t unaligned = 0;
+    auto take = [&](const std::string& what, uint64_t bytes) {
+      w.bump(what, bytes);
+      unaligned += bytes;
+    };
+    for (int l = 0; l < d.layers; ++l) {
+      const std::string t = std::to_string(l);
+      if (d.full_attention[l]) {
+        take(t + " q/k/v", Q5Matrix::bytes_for(d.heads * 512 + 2 * d.kv_heads * 256, d.hidden));
+        take(t + " o_proj", Q5Matrix::bytes_for(d.hidden, d.heads * 256));
+        take(t + " vectors", (2 * uint64_t(d.hidden) + 512) * 4);
+      } else {
+        take(t + " in_proj", Q5Matrix::bytes_for(conv_c + d.hv * 128 + 2 * d.hv, d.hidden));
+        take(t + " out_proj", Q5Matrix::bytes_for(d.hidden, d.hv * 128));
+        take(t + " vectors", (2 * uint64_t(d.hidden) + uint64_t(conv_c) * 4 + 2 * d.hv + 128) * 4);
+      }
+      take(t + " gate/up", Q5Matrix::bytes_for(2 * d.intermediate, d.hidden));
+      take(t + " down", Q5Matrix::bytes_for(d.hidden, d.intermediate));
+    }
+    take("final norm", uint64_t(d.hidden) * 4);
+    take("lm_head", Q5Matrix::bytes_for(d.vocab, d.hidden));
+    take("codebook", 32 * 4);
+    take("KV codebooks", (16 + 8 + 4) * 4);
+    // The plan holds the same bytes split per file tensor: only alignment may separate them.
+    EXPECT_LE(w.bumped(), plan.arena(ArenaId::Weights).bytes) << size;
+    EXPECT_LE(plan.arena(ArenaId::Weights).bytes - unaligned, plan.arena(ArenaId::Weights).buffers.size() * 256) << size;
+  }
+}
+
+TEST(ArenaCarver, DecodeBuffersAndTheKvCacheMatchThePlan) {
+  for (const char* size : {"27B", "0.8B"}) {
+    const Qwen35Dims d = Qwen35Dims::preset(size);
+    for (int bits : {16, 5, 4, 3, 2}) {
+      for (int ctx : {1, 4096, 131072}) {
+        const Plan plan = preset_plan(size, ctx, KvConfig::uniform(bits));
+        const Arena& kv = plan.arena(ArenaId::KvCache);
+        ArenaCarver c(kv, fake_base(), kv.device_bytes());
+        uint64_t sum = 0;
+        for (int l = 0; l < d.layers; ++l) {
+          if (!d.full_attention[l]) continue;
+          for (const char* side : {".k", ".v"}) {
+            const std::string name = "layers." + std::to_string(l) + side;
+            EXPECT_EQ(kv.at(name).bytes, KvLayer::side_bytes(bits, d.kv_heads, ctx)) << size << " " << name;
+            sum += c.named(name).bytes();
+          }
+        }
+        // head_dim 256: bits/8 bytes a value, plus an fp16 norm per vector below 16 bits.
+        const uint64_t per_vector = bits == 16 ? 512 : 32 * bits + 2;
+        EXPECT_EQ(sum, uint64_t(d.layers / 4) * 2 * d.kv_heads * uint64_t(ctx) * per_vector);
+
+        ArenaCarver s(plan.arena(ArenaId::Scratch), fake_base(), plan.arena(ArenaId::Scratch).device_bytes());
+        s.named("hidden", uint64_t(d.hidden) * 4);
+        s.named("proj", uint64_t(std::max(d.heads * 512 + 2 * d.kv_heads * 256, 2 * d.intermediate)) * 4);
+        s.named("mlp_hidden", uint64_t(d.intermediate) * 4);
+        s.named("q_rotated", uint64_t(d.heads) * 256 * 4);
+        s.named("attn_partials", uint64_t(d.heads) * attention_default_splits(ctx, d.kv_heads) * 258 * 4);
+      }
+    }
+  }
+}
+
+// --- on a GPU --------------------------------------------------------------------------
+
+uint64_t free_bytes() {
+  size_t f = 0, t = 0;
+  check(cudaMemGetInfo(&f, &t), "cudaMemGetInfo");
+  return f;
+}
+
+TEST(DeviceArenas, TheSyntheticModelAllocatesExactlyThePlanOnceAtLoad) {
+  HLWQ_REQUIRE_GPU();
+  const Qwen35Dims d = Qwen35Dims::preset("0.8B");
+  planner::PlanOptions o;
+  o.context_length = 4096;
+  o.kv = KvConfig::uniform(4);
+  o.embedding = planner::EmbeddingPlacement::Device;
+  cudaStream_t s = nullptr;
+  check(cudaStreamCreate(&s), "cudaStreamCreate");
+  const uint64_t f0 = free_bytes();
+  const Plan plan = plan_for_device(config_for(d), o, "0.8B");
+  auto model = Qwen35Gpu::synthetic(d, 7, plan);
+  const uint64_t f1 = free_bytes();
+  EXPECT_EQ(model->device_bytes_allocated(), plan.allocated_bytes());
+  // cudaMemGetInfo moves in 2 MiB pages; the arenas are whole pages, so the drop is exact
+  // up to the code of kernels loaded lazily on their first launch (CUDA 12+ lazy loading).
+  EXPECT_NEAR(double(f0 - f1), double(plan.allocated_bytes()), 32.0 * planner::kMiB);
+
+  // Decode, rewind state and re-lay the cache at the same or a smaller size: no allocation.
+  model->fake_history(1000, 3);
+  model->enqueue_step(s);
+  for (int i = 0; i < 3; ++i) model->step_graph(s, 1001 + i);
+  std::vector<DeviceBuffer> snap;
+  model->save_recurrent_state(snap);
+  model->load_recurrent_state(snap);
+  check(cudaStreamSynchronize(s), "decode");
+  const uint64_t f2 = free_bytes();
+  model->allocate_cache(4096, 2, 2);
+  model->allocate_cache(1024, 16, 16);
+  const uint64_t f3 = free_bytes();
+  EXPECT_EQ(model->device_bytes_allocated(), plan.allocated_bytes());  // arenas kept their size
+  EXPECT_LE(f1 - f2, 32 * planner::kMiB) << "decode allocated device memory after load (beyond lazily loaded code)";
+  std::printf("free after load minus free after decode: %.1f MiB (kernel code, graphs)\n", double(f1 - f2) / planner::kMiB);
+  EXPECT_EQ(f2, f3) << "re-laying a smaller cache allocated";
+  // Larger than planned: the kv_cache arena grows, checked against free memory first.
+  model->allocate_cache(65536, 16, 16);
+  EXPECT_GT(model->device_bytes_allocated(), plan.allocated_bytes());
+  EXPECT_EQ(model->plan().arena(ArenaId::KvCache).bytes, uint64_t(6) * 2 * 2 * 65536 * 512);
+  model.reset();
+  cudaStreamDestroy(s);
+}
+
+TEST(DeviceArenas, AnArenaTheDeviceCannotHoldIsOutOfMemoryNamingIt) {
+  HLWQ_REQUIRE_GPU();
+  const Qwen35Dims d = Qwen35Dims::preset("0.8B");
+  planner::PlanOptions o;
+  o.context_length = 200'000'000;  // 6 layers x 2 heads x 1 KiB x 2e8 tokens: terabytes of fp16 KV
+  o.kv = KvConfig::uniform(16);
+  const Plan plan = plan_for_device(config_for(d), o, "0.8B");
+  EXPECT_FALSE(plan.fits());
+  const uint64_t f0 = free_bytes();
+  try {
+    DeviceArenas arenas(plan);
+    FAIL() << "allocated " << arenas.allocated_bytes() << " bytes";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::OutOfMemory) << e.what();
+    EXPECT_NE(std::string(e.what()).find("kv_cache"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("weights"), std::string::npos) << e.what();  // the breakdown
+  }
+  EXPECT_EQ(free_bytes(), f0) << "the arenas allocated before the failure were not freed";
+}
+
+}  // namespace
+}  // namespace hlwq::cuda
