@@ -1,5 +1,6 @@
 // `hlwq quantize SRC DST`: BF16/F16/F32 safetensors checkpoint -> HLWQ (spec 4.1/4.3), shard by
-// shard with bounded memory on every core. The output keeps the public tensor names.
+// shard with bounded memory, on the GPU when one is present (--device), else on every core. The
+// output keeps the public tensor names and does not depend on the device.
 #if HLWQ_HAVE_FORMATS
 
 #include <sys/resource.h>
@@ -20,14 +21,17 @@ namespace {
 
 const char* kUsage =
     "usage: hlwq quantize SRC_DIR DST_DIR [--bits 5|4|3|2] [--codebook converged|reference-loader|reference-quantizer]\n"
-    "                     [--scale norm|mse] [--threads N] [--drop PREFIX]... [--keep-all] [--quiet]\n"
+    "                     [--scale norm|mse] [--device auto|cpu|cuda] [--threads N] [--drop PREFIX]... [--keep-all]\n"
+    "                     [--quiet]\n"
     "\n"
     "Quantizes every Linear weight (2-D *.weight except embeddings, norms, conv1d, A_log, dt_bias)\n"
     "to HLWQ and copies the rest, plus config, tokenizer and chat-template files. Tensors under\n"
-    "model.visual. and mtp. are dropped unless --keep-all (text chat never reads them).\n";
+    "model.visual. and mtp. are dropped unless --keep-all (text chat never reads them).\n"
+    "--device auto (default) uses a CUDA GPU when this build has CUDA and one is present; a GPU\n"
+    "that is missing or fails falls back to the CPU with a warning. Every device writes the same bytes.\n";
 
 int run_quantize(const std::vector<std::string>& argv) {
-  const Args args(argv, {"bits", "codebook", "scale", "threads", "drop"}, {"keep-all", "quiet", "help"});
+  const Args args(argv, {"bits", "codebook", "scale", "device", "threads", "drop"}, {"keep-all", "quiet", "help"});
   if (args.flag("help")) {
     std::printf("%s", kUsage);
     return 0;
@@ -46,9 +50,13 @@ int run_quantize(const std::vector<std::string>& argv) {
   std::vector<std::string> drop = args.values("drop");
   if (!args.flag("keep-all")) drop.insert(drop.end(), {"model.visual.", "mtp."});
   opts.policy = make_tensor_policy(drop);
+  opts.device = parse_quantize_device(args.value_or("device", "auto"));
   ThreadPool pool(args.int_or("threads", 0));
   opts.pool = &pool;
   const bool quiet = args.flag("quiet");
+  opts.warn = [&](const std::string& message) {  // always shown, even with --quiet
+    std::fprintf(stderr, "%swarning: %s\n", quiet ? "" : "\n", message.c_str());
+  };
   const auto start = std::chrono::steady_clock::now();
   int last_percent = -1;
   opts.progress = [&](double f, const std::string& what) {
@@ -63,9 +71,9 @@ int run_quantize(const std::vector<std::string>& argv) {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
   if (!quiet) std::fprintf(stderr, "\n");
-  std::printf("quantized %zu shards: %.3f GB -> %.3f GB in %.2f s (%.3f GB/s in, %d threads), peak RSS %.1f MiB\n",
+  std::printf("quantized %zu shards: %.3f GB -> %.3f GB in %.2f s (%.3f GB/s in, on %s), peak RSS %.1f MiB\n",
               report.shards.size(), report.bytes_in / 1e9, report.bytes_out / 1e9, secs,
-              secs > 0 ? report.bytes_in / 1e9 / secs : 0.0, pool.size(), ru.ru_maxrss / 1024.0);
+              secs > 0 ? report.bytes_in / 1e9 / secs : 0.0, report.device.c_str(), ru.ru_maxrss / 1024.0);
   return 0;
 }
 
