@@ -63,6 +63,15 @@ class CudaBackend final : public ModelBackend {
       throw_error(ErrorKind::ContextFull, "CUDA backend: ", std::to_string(pos + tokens.size()),
                   " tokens do not fit the context of ", std::to_string(context_max()));
     n_logits = std::min<int>(n_logits, int(tokens.size()));
+    if (tokens.size() > 1 && model_->prefill_supported()) {
+      // A prompt: whole chunks through the GEMM path, not one decode graph per token.
+      for (int32_t t : tokens) check_token(t);
+      model_->prefill(tokens.data(), int(tokens.size()), pos, stream_, logits ? std::max(0, n_logits) : 0, logits);
+      check(cudaStreamSynchronize(stream_), "CUDA backend prefill");
+      history_.insert(history_.end(), tokens.begin(), tokens.end());
+      n_cached_ += int(tokens.size());
+      return;
+    }
     for (size_t i = 0; i < tokens.size(); ++i) {
       step(tokens[i]);
       const int from_end = int(tokens.size() - i);
@@ -129,6 +138,8 @@ class CudaBackend final : public ModelBackend {
     return m;
   }
 
+  void set_prefill_chunk(int rows) { model_->set_prefill_chunk(rows); }
+
  private:
   static void check_kv(const KvConfig& kv) {
     if (!kv_bits_ok(kv.k_bits) || !kv_bits_ok(kv.v_bits))
@@ -136,10 +147,14 @@ class CudaBackend final : public ModelBackend {
                   " is not supported on the GPU (fp16, q4, q3, q2 and their K/V mixes are)");
   }
 
-  void step(int32_t token) {
+  void check_token(int32_t token) const {
     if (token < 0 || token >= config_.vocab_size)
       throw_error(ErrorKind::InvalidArgument, "CUDA backend: token id ", std::to_string(token), " outside the vocabulary of ",
                   std::to_string(config_.vocab_size));
+  }
+
+  void step(int32_t token) {
+    check_token(token);
     model_->set_input(token, n_cached_, stream_);
     model_->step_graph(stream_, n_cached_);
     history_.push_back(token);
@@ -161,6 +176,12 @@ class CudaBackend final : public ModelBackend {
 
 std::unique_ptr<ModelBackend> make_cuda_backend(const ModelSource& source, const BackendOptions& options) {
   return std::make_unique<CudaBackend>(source, options);
+}
+
+void set_prefill_chunk(ModelBackend& backend, int rows) {
+  auto* cuda = dynamic_cast<CudaBackend*>(&backend);
+  if (!cuda) throw_error(ErrorKind::InvalidArgument, "set_prefill_chunk: backend ", backend.name(), " is not the CUDA one");
+  cuda->set_prefill_chunk(rows);
 }
 
 void register_cuda_backend() {

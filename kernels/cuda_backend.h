@@ -11,6 +11,10 @@ namespace hlwq::cuda {
 // Error{UnsupportedArch} for weights the kernels do not take.
 std::unique_ptr<ModelBackend> make_cuda_backend(const ModelSource& source, const BackendOptions& options);
 
+// Rows per prefill chunk of a CUDA backend (default 512; the VRAM plan's prefill_chunk).
+// Error{InvalidArgument} for another backend or rows < 1.
+void set_prefill_chunk(ModelBackend& backend, int rows);
+
 // Adds BackendKind::Cuda to the backend registry (idempotent). Every binary that links
 // hlwq_cuda calls it at start-up (cuda_backend_registration.cpp).
 void register_cuda_backend();

@@ -61,24 +61,26 @@ struct LayerWeights {
   const float* k_norm = nullptr;
 };
 
+struct PrefillScratch;  // qwen35_prefill.h
+
 class Qwen35Gpu {
  public:
   // Random codes and norms (scaled so activations stay O(1)), random small vectors. The
   // embedding lives in mapped pinned host memory when embedding_on_host.
   static std::unique_ptr<Qwen35Gpu> synthetic(const Qwen35Dims& dims, uint64_t seed, bool embedding_on_host);
-  // A real checkpoint (qwen35_load.cpp): every Linear must be 5-bit HLWQ codes sharing one
-  // codebook; they are repacked into the GEMV layout and fused (q/k/v, qkv/z/b/a, gate/up).
   // The same, every device byte from `plan` (kernels/qwen35_plan.h makes one for the dims):
   // the plan's arenas are allocated first, the embedding goes where the plan put it, and the
   // cache is ready for the plan's context and KV mode.
   static std::unique_ptr<Qwen35Gpu> synthetic(const Qwen35Dims& dims, uint64_t seed, const planner::Plan& plan);
+  // A real checkpoint (qwen35_load.cpp): every Linear must be 5-bit HLWQ codes sharing one
+  // codebook; they are repacked into the GEMV layout and fused (q/k/v, qkv/z/b/a, gate/up).
   // Throws Error{UnsupportedArch} for shapes or widths the kernels do not cover.
   static std::unique_ptr<Qwen35Gpu> from_weights(const qwen35::Config& config, const WeightStore& store,
                                                  bool embedding_on_host);
-  // Copies / restores the DeltaNet and conv state (for the backend's snapshot / rewind).
-  void save_recurrent_state(std::vector<DeviceBuffer>& into) const;
   static std::unique_ptr<Qwen35Gpu> from_weights(const qwen35::Config& config, const WeightStore& store,
                                                  const planner::Plan& plan);
+  // Copies / restores the DeltaNet and conv state (for the backend's snapshot / rewind).
+  void save_recurrent_state(std::vector<DeviceBuffer>& into) const;
   void load_recurrent_state(const std::vector<DeviceBuffer>& from);
   // Sets the token and position the next step reads (host -> device, on `stream`).
   void set_input(int32_t token, int pos, cudaStream_t stream);
@@ -102,6 +104,20 @@ class Qwen35Gpu {
   void step_graph(cudaStream_t stream, int pos);
   static constexpr int kLongContext = 2048;
 
+  // Prompt processing (qwen35_prefill.cu): `count` tokens at positions pos.. as chunks of
+  // prefill_chunk() rows (GEMM Linears, whole-chunk mixers), leaving the KV cache and the
+  // recurrent state as `count` decode steps would. Logits of the last n_logits rows go to
+  // logits_host ([n_logits][vocab]) when given; the last row's stay in logits_dev().
+  // Enqueued on `stream`; the caller sets the decode input (set_input) afterwards.
+  void prefill(const int32_t* tokens, int count, int pos, cudaStream_t stream, int n_logits = 1,
+               float* logits_host = nullptr);
+  bool prefill_supported() const;  // false for KV widths without prefill kernels
+  void set_prefill_chunk(int rows);  // default 512; frees the scratch when it changes
+  int prefill_chunk() const { return prefill_chunk_; }
+  // Runs prefill once with events between its stages (bench): device ms per stage, summed
+  // over layers and chunks, in order of first appearance.
+  std::vector<std::pair<std::string, double>> prefill_stage_ms(const int32_t* tokens, int count, cudaStream_t stream);
+
   int32_t* token_dev() const { return token_.get<int32_t>(); }
   int* pos_dev() const { return pos_.get<int>(); }
   const float* logits_dev() const { return logits_.get<float>(); }
@@ -116,29 +132,6 @@ class Qwen35Gpu {
   uint64_t kv_bytes_allocated() const;
   uint64_t state_bytes() const;
 
- private:
-  Qwen35Gpu();
-  struct Memory;  // the plan and its DeviceArenas, qwen35_arenas.cpp
-  void adopt_plan(const planner::Plan& plan);
-  bool embedding_on_device() const;
-  DeviceBuffer embedding_region() const;
-  void replan_cache(int capacity, int k_bits, int v_bits);
-  void allocate_planned_cache();
-  std::vector<DeviceBuffer> snapshot_regions() const;
-  void destroy_graph();
-  void allocate_activations();
-  void upload_kv_codebooks();
-
-  Qwen35Dims dims_;
-  std::vector<LayerWeights> layers_;
-  DeviceBuffer final_norm_, codebook_, kv_codebooks_;
-  Q5Weight lm_head_;
-  DeviceBuffer embedding_dev_;
-  uint16_t* embedding_host_ = nullptr;
-  const uint16_t* embedding_ = nullptr;  // device-visible pointer
-  // activations
-  DeviceBuffer x_, proj_, mix_, h_, logits_, token_, pos_, argmax_, q_work_, partials_;
-  // cache
   // Device memory (qwen35_arenas.cpp). The plan this model allocates from, as re-planned by
   // the last allocate_cache.
   const planner::Plan& plan() const;
@@ -155,16 +148,42 @@ class Qwen35Gpu {
   // Sum of the arena allocations: the plan's allocated_bytes().
   uint64_t device_bytes_allocated() const;
 
+ private:
+  Qwen35Gpu();
+  struct Memory;  // the plan and its DeviceArenas, qwen35_arenas.cpp
+  void adopt_plan(const planner::Plan& plan);
+  bool embedding_on_device() const;
+  DeviceBuffer embedding_region() const;
+  void replan_cache(int capacity, int k_bits, int v_bits);
+  void replan_scratch();  // after a new prefill chunk: re-lays the scratch arena, re-carves
+  void allocate_planned_cache();
+  std::vector<DeviceBuffer> snapshot_regions() const;
+  void destroy_graph();
+  void allocate_activations();
+  void upload_kv_codebooks();
+
+  Qwen35Dims dims_;
+  std::vector<LayerWeights> layers_;
+  DeviceBuffer final_norm_, codebook_, kv_codebooks_;
+  Q5Weight lm_head_;
+  DeviceBuffer embedding_dev_;
+  uint16_t* embedding_host_ = nullptr;
+  const uint16_t* embedding_ = nullptr;  // device-visible pointer
+  // activations
+  DeviceBuffer x_, proj_, mix_, h_, logits_, token_, pos_, argmax_, q_work_, partials_;
+  // cache
   std::vector<DeviceBuffer> kv_;        // per attention layer: K side, V side
   std::vector<KvLayer> kv_layers_;      // per layer (empty for DeltaNet layers)
   std::vector<DeviceBuffer> delta_state_, conv_ring_;
   int capacity_ = 0, k_bits_ = 16, v_bits_ = 16, max_splits_ = 1;
+  int prefill_chunk_ = 512;
+  std::shared_ptr<PrefillScratch> prefill_;  // qwen35_prefill.h, made by the first prefill
   cudaGraph_t graph_[2] = {nullptr, nullptr};
   cudaGraphExec_t graph_exec_[2] = {nullptr, nullptr};
+  std::unique_ptr<Memory> memory_;
 };
 
 // Fills n floats uniformly in [lo, hi) (synthetic parameters, test inputs).
 void fill_uniform(float* dev, std::size_t n, float lo, float hi, uint64_t seed, cudaStream_t stream);
 
 }  // namespace hlwq::cuda
-  std::unique_ptr<Memory> memory_;

@@ -41,4 +41,15 @@ for args in "--bits 5" "--bits 4 --scale mse"; do
   for f in /tmp/quant-cpu/*; do cmp -s "$f" "/tmp/quant-cuda/$(basename "$f")" || same="DIFFERENT: $f"; done
   echo "$args: --device cpu and cuda outputs $same" | tee -a "$OUT/bench.log"
 done
+# Cold page cache (when the VM lets root drop it): disk read, then each device once.
+for dev in cat cpu cuda; do
+  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || { echo "cannot drop the page cache here" | tee -a "$OUT/bench.log"; break; }
+  rm -rf "/tmp/quant-$dev"
+  if [ $dev = cat ]; then
+    s=$(date +%s.%N); cat "$src"/*.safetensors > /dev/null; e=$(date +%s.%N)
+    echo "cold: cat source $(echo "$s $e" | awk '{print $2-$1}') s" | tee -a "$OUT/bench.log"
+  else
+    echo "cold: hlwq quantize --bits 5 --device $dev: $("$B/hlwq" quantize "$src" "/tmp/quant-$dev" --bits 5 --device "$dev" --quiet 2>&1 | tr '\n' ' ')" | tee -a "$OUT/bench.log"
+  fi
+done
 du -sh "$src" /tmp/quant-cuda | tee -a "$OUT/bench.log"

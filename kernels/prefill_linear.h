@@ -1,0 +1,34 @@
+#pragma once
+// One Q5 Linear over a chunk of T rows (prefill): the codes are expanded to bf16 in the
+// rotated domain (q5_dequant.h) a row slice at a time into a bounded scratch, and cuBLAS
+// multiplies them by the already rotated bf16 activations with fp32 accumulation and an
+// fp32 result, stored or added to `out` (beta = 1 adds the residual for free).
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstddef>
+
+#include "q5_matrix.h"
+
+namespace hlwq::cuda {
+
+struct PrefillLinearArgs {
+  Q5Matrix w;                          // [n][k]
+  const float* codebook = nullptr;     // device, 32 centroids
+  const __nv_bfloat16* in = nullptr;   // [tokens][k], rotated per 128-chunk
+  int tokens = 0;
+  float* out = nullptr;                // [tokens][ldo], columns 0..n-1 written
+  int ldo = 0;
+  bool accumulate = false;             // out += y instead of out = y
+  __nv_bfloat16* scratch = nullptr;    // expanded weight rows
+  std::size_t scratch_elems = 0;       // at least w.cols (one row); more rows = fewer GEMMs
+};
+
+void prefill_linear(cublasHandle_t handle, const PrefillLinearArgs& args, cudaStream_t stream);
+
+// Weight scratch (elements): the largest matrix, capped at `cap` but never below one row of
+// the widest one. The formula the VRAM planner reproduces.
+std::size_t prefill_weight_scratch_elems(std::size_t largest_matrix_elems, std::size_t max_cols, std::size_t cap);
+
+}  // namespace hlwq::cuda
