@@ -1,7 +1,10 @@
 #pragma once
 // Fused HLWQ Q5 matrix-vector product for batch-1 decode: y = W x with the 128-point
-// Hadamard of the activation done once per block in the prologue, the codes decoded through
-// a 32-entry table, and the fp16 block norm applied once per 32-weight partial sum.
+// Hadamard of the activation done once per block in the prologue (kept in shared memory as
+// fp16, scaled per block by a power of two), the codes decoded two at a time through a
+// 1024-entry half2 pair table, the multiply-adds on the tensor cores (mma m16n8k16, fp32
+// accumulation) and the fp16 block norm applied once per 16-row x 128-column tile-block.
+// One 512-thread CTA per SM (the table takes 128 KiB of shared memory).
 #include <cuda_runtime.h>
 
 #include "q5_matrix.h"
@@ -34,7 +37,8 @@ struct GemvArgs {
 
 void gemv_q5(const GemvArgs& args, GemvInput input, GemvOutput output, cudaStream_t stream);
 
-// Bytes of shared memory the GEMV needs for `cols` inputs (the host checks it fits).
+// Bytes of shared memory the GEMV needs for `cols` inputs held at once (the launch checks
+// that it fits and throws Error{InvalidArgument} naming the width if not).
 std::size_t gemv_q5_smem_bytes(int cols);
 
 }  // namespace hlwq::cuda

@@ -6,22 +6,25 @@
 namespace hlwq::cuda {
 namespace {
 
+// One thread per 32-code run of the view, runs in row-major order so the bf16 stores of a
+// warp are contiguous; the five words come from the run's tile position.
 __global__ void dequant_kernel(Q5Matrix w, const float* codebook, __nv_bfloat16* out) {
   __shared__ float tab[32];
   if (threadIdx.x < 32) tab[threadIdx.x] = codebook[threadIdx.x] * 0.08838834764831845f;
   __syncthreads();
   const size_t runs = w.runs();
+  const int runs_per_row = w.cols / 32;
   for (size_t run = blockIdx.x * size_t(blockDim.x) + threadIdx.x; run < runs; run += size_t(gridDim.x) * blockDim.x) {
-    const uint4 nib = w.nib[run];
-    const uint32_t hi = w.hi[run];
-    const float n = __half2float(w.norms[run >> 2]);  // 4 runs per 128-block, rows contiguous
-    const uint32_t words[4] = {nib.x, nib.y, nib.z, nib.w};
+    const int row = int(run / runs_per_row), r = int(run % runs_per_row);
+    const size_t rb = w.row_block(row, r / 4);
+    const uint4 nib = w.nib[rb * 4 + r % 4];
+    const uint32_t words[5] = {nib.x, nib.y, nib.z, nib.w, w.hi[rb * 4 + r % 4]};
+    const float n = __half2float(w.norms[rb]);
     __align__(16) __nv_bfloat162 v[16];
 #pragma unroll
-    for (int j = 0; j < 32; j += 2) {
-      const uint32_t c0 = ((words[j / 8] >> (4 * (j % 8))) & 15u) | (((hi >> q5_hi_bit(j)) & 1u) << 4);
-      const uint32_t c1 = ((words[j / 8] >> (4 * (j % 8 + 1))) & 15u) | (((hi >> q5_hi_bit(j + 1)) & 1u) << 4);
-      v[j / 2] = __floats2bfloat162_rn(tab[c0] * n, tab[c1] * n);
+    for (int p = 0; p < 16; ++p) {
+      const uint32_t pair = q5_decode_pair(words, p);
+      v[p] = __floats2bfloat162_rn(tab[pair & 31u] * n, tab[pair >> 5] * n);
     }
     uint4* dst = reinterpret_cast<uint4*>(out + run * 32);
 #pragma unroll

@@ -14,29 +14,40 @@ Q5Matrix q5_matrix_in(void* storage, int rows, int cols) {
   m.norms = reinterpret_cast<const __half*>(base + runs * 20);
   m.rows = rows;
   m.cols = cols;
+  m.stored_rows = rows;
   return m;
+}
+
+Q5HostOffsets q5_host_offsets(int rows, int cols, int row, int block, int t) {
+  const std::size_t runs = std::size_t(rows) * (cols / 32);
+  const std::size_t rb = q5_row_block(rows, cols, row, block);
+  return {(rb * 4 + t) * 16, runs * 16 + (rb * 4 + t) * 4, runs * 20 + rb * 2};
 }
 
 namespace {
 
-// One thread per 32-code run: 20 bytes of the big-endian stream in, one nibble word and one
-// high-bit word out.
-__global__ void repack_kernel(const uint8_t* packed, size_t runs, uint4* nib, uint32_t* hi) {
+// One thread per 32-code run (row-major run order in the file): 20 bytes of the big-endian
+// stream in, five words out at the run's tile position; the run's first thread also moves the
+// block norm.
+__global__ void repack_kernel(const uint8_t* packed, const __half* norms_in, Q5Matrix m, uint4* nib, uint32_t* hi,
+                              __half* norms) {
   const size_t run = blockIdx.x * size_t(blockDim.x) + threadIdx.x;
-  if (run >= runs) return;
+  if (run >= m.runs()) return;
+  const int runs_per_row = m.cols / 32;
+  const int row = int(run / runs_per_row), r = int(run % runs_per_row), block = r / 4, t = r % 4;
   const uint8_t* p = packed + run * 20;
-  uint32_t w[4] = {0, 0, 0, 0}, h = 0;
+  uint8_t codes[32];
   for (int g = 0; g < 4; ++g) {  // 4 groups of 8 codes = 5 bytes each
     uint64_t bits = 0;
     for (int b = 0; b < 5; ++b) bits = (bits << 8) | p[g * 5 + b];
-    for (int i = 0; i < 8; ++i) {
-      const uint32_t code = uint32_t(bits >> (35 - 5 * i)) & 31u;  // c0 in the top bits
-      w[g] |= (code & 15u) << (4 * i);
-      h |= (code >> 4) << q5_hi_bit(g * 8 + i);
-    }
+    for (int i = 0; i < 8; ++i) codes[g * 8 + i] = uint8_t(bits >> (35 - 5 * i)) & 31u;  // c0 in the top bits
   }
-  nib[run] = make_uint4(w[0], w[1], w[2], w[3]);
-  hi[run] = h;
+  uint32_t w[5];
+  q5_encode_run(codes, w);
+  const size_t rb = m.row_block(row, block);
+  nib[rb * 4 + t] = make_uint4(w[0], w[1], w[2], w[3]);
+  hi[rb * 4 + t] = w[4];
+  if (t == 0) norms[rb] = norms_in[size_t(row) * (m.cols / 128) + block];
 }
 
 __device__ __forceinline__ uint32_t mix32(uint64_t x) {  // splitmix64 finaliser
@@ -59,13 +70,14 @@ __global__ void fill_kernel(uint4* nib, uint32_t* hi, __half* norms, size_t runs
 
 }  // namespace
 
-void repack_q5_bigendian(const uint8_t* packed_dev, int rows, int cols, Q5Matrix dst, cudaStream_t stream) {
+void repack_q5_bigendian(const uint8_t* packed_dev, const __half* norms_dev, Q5Matrix dst, cudaStream_t stream) {
   const size_t runs = dst.runs();
-  repack_kernel<<<unsigned((runs + 255) / 256), 256, 0, stream>>>(packed_dev, runs, const_cast<uint4*>(dst.nib),
-                                                                   const_cast<uint32_t*>(dst.hi));
+  if (runs == 0) return;
+  // Writes go through the stored matrix's base pointers; the view's row0 is inside `row_block`.
+  repack_kernel<<<unsigned((runs + 255) / 256), 256, 0, stream>>>(
+      packed_dev, norms_dev, dst, const_cast<uint4*>(dst.nib), const_cast<uint32_t*>(dst.hi),
+      const_cast<__half*>(dst.norms));
   check_launch("repack_q5_bigendian");
-  (void)rows;
-  (void)cols;
 }
 
 void fill_random_q5(Q5Matrix dst, uint64_t seed, float norm_scale, cudaStream_t stream) {

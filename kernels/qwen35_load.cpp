@@ -22,12 +22,14 @@ struct HostQ5 {
   int rows = 0, cols = 0;
   std::vector<uint8_t> bytes;  // Q5Matrix::bytes_for(rows, cols)
   HostQ5(int r, int c) : rows(r), cols(c), bytes(Q5Matrix::bytes_for(r, c)) {}
-  uint32_t* nib(int row) { return reinterpret_cast<uint32_t*>(bytes.data()) + size_t(row) * (cols / 32) * 4; }
-  uint32_t* hi(int row) {
-    return reinterpret_cast<uint32_t*>(bytes.data() + size_t(rows) * (cols / 32) * 16) + size_t(row) * (cols / 32);
-  }
-  uint16_t* norms(int row) {
-    return reinterpret_cast<uint16_t*>(bytes.data() + size_t(rows) * (cols / 32) * 20) + size_t(row) * (cols / 128);
+  // Stores run t (32 codes) of (row, block) and the block's norm where q5_matrix.h puts them.
+  void put(int row, int block, int t, const uint8_t* codes, uint16_t norm) {
+    const Q5HostOffsets o = q5_host_offsets(rows, cols, row, block, t);
+    uint32_t w[5];
+    q5_encode_run(codes, w);
+    std::memcpy(bytes.data() + o.nib, w, 16);
+    std::memcpy(bytes.data() + o.hi, &w[4], 4);
+    std::memcpy(bytes.data() + o.norm, &norm, 2);
   }
 };
 
@@ -96,19 +98,8 @@ void place(const QuantTensor& t, HostQ5& dst, int first, int stride) {
     for (int64_t r = r0; r < r1; ++r) {
       unpack_row_codes(t, r, codes.data());
       const int row = first + int(r) * stride;
-      uint32_t* nib = dst.nib(row);
-      uint32_t* hi = dst.hi(row);
-      for (int run = 0; run < runs; ++run) {
-        uint32_t w[4] = {0, 0, 0, 0}, h = 0;
-        for (int j = 0; j < 32; ++j) {
-          const uint32_t code = codes[size_t(run) * 32 + j];
-          w[j / 8] |= (code & 15u) << (4 * (j % 8));
-          h |= (code >> 4) << q5_hi_bit(j);
-        }
-        std::memcpy(nib + size_t(run) * 4, w, 16);
-        hi[run] = h;
-      }
-      std::memcpy(dst.norms(row), t.norms.data() + size_t(r) * nb, size_t(nb) * 2);
+      for (int run = 0; run < runs; ++run)
+        dst.put(row, run / 4, run % 4, codes.data() + size_t(run) * 32, t.norms[size_t(r) * nb + run / 4]);
     }
   }, 16);
 }

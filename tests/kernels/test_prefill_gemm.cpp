@@ -38,15 +38,15 @@ struct HostQ5 {
     for (int row = 0; row < rows; ++row)
       for (int b = 0; b < nb; ++b) {
         for (int j = 0; j < 128; ++j) {
-          const size_t run = size_t(row) * (cols / 32) + b * 4 + j / 32;
-          const int jj = j % 32;
-          const int code =
-              int((nib[run * 4 + jj / 8] >> (4 * (jj % 8))) & 15u) | int(((hi[run] >> q5_hi_bit(jj)) & 1u) << 4);
+          // the run's five words where q5_matrix.h places them
+          const size_t i = q5_row_block(rows, cols, row, b) * 4 + j / 32;
+          const uint32_t words[5] = {nib[i * 4], nib[i * 4 + 1], nib[i * 4 + 2], nib[i * 4 + 3], hi[i]};
+          const int code = int(q5_decode_code(words, j % 32));
           cb[j] = table[code] / std::sqrt(128.0);
         }
         const auto w = matvec(H, cb.data(), 128);
         for (int j = 0; j < 128; ++j)
-          W[size_t(row) * cols + b * 128 + j] = half_to_float(norms[size_t(row) * nb + b]) * w[j];
+          W[size_t(row) * cols + b * 128 + j] = half_to_float(norms[q5_row_block(rows, cols, row, b)]) * w[j];
       }
   }
   Q5Matrix upload(Dev<uint8_t>& storage) const {
