@@ -83,20 +83,7 @@ __device__ void store_kv(const KvSide& side, const float* codebook, size_t slot,
   if (t < 32) {
     const int bytes = kv_vector_bytes(side.bits);
     uint8_t* dst = side.data + slot * bytes;
-    const uint8_t* c = codes + t * 8;
-    if (side.bits == 4) {
-      uint32_t w = 0;
-      for (int i = 0; i < 8; ++i) w |= uint32_t(c[i]) << (4 * i);
-      reinterpret_cast<uint32_t*>(dst)[t] = w;
-    } else {
-      uint32_t lo = 0, hi = 0;
-      for (int i = 0; i < 8; ++i) {
-        lo |= uint32_t(c[i] & 3) << (2 * i);
-        hi |= uint32_t(c[i] >> 2) << i;
-      }
-      reinterpret_cast<uint16_t*>(dst)[t] = uint16_t(lo);
-      if (side.bits == 3) dst[64 + t] = uint8_t(hi);
-    }
+    kv_pack_lane(side.bits, codes + t * 8, dst, t);
     if (t == 0) side.norms[slot] = __float2half(n);
   }
   __syncthreads();
@@ -137,24 +124,14 @@ __device__ __forceinline__ void load_vec(const KvSide& s, size_t slot, int lane,
       x[2 * i + 1] = f.y;
     }
   } else {
-    const uint8_t* base = s.data + slot * (kD * BITS / 8);
     uint32_t code[8];
-    if constexpr (BITS == 4) {
-      const uint32_t w = reinterpret_cast<const uint32_t*>(base)[lane];
-#pragma unroll
-      for (int i = 0; i < 8; ++i) code[i] = (w >> (4 * i)) & 15u;
-    } else {
-      const uint32_t lo = reinterpret_cast<const uint16_t*>(base)[lane];
-      const uint32_t hi = BITS == 3 ? base[64 + lane] : 0u;
-#pragma unroll
-      for (int i = 0; i < 8; ++i) code[i] = ((lo >> (2 * i)) & 3u) | (((hi >> i) & 1u) << 2);
-    }
+    kv_unpack_lane<BITS>(s.data + slot * (kD * BITS / 8), lane, code);
 #pragma unroll
     for (int i = 0; i < 8; ++i) x[i] = tab[code[i]];
   }
 }
 
-// Code K (Q4/Q3/Q2): grid (KV head, split), 4 warps. The split's tokens go in sub-chunks of kSub: (1) scores
+// Code K (Q5/Q4/Q3/Q2): grid (KV head, split), 4 warps. The split's tokens go in sub-chunks of kSub: (1) scores
 // with one thread per token (q of the G query heads in shared memory, no cross-lane sums),
 // (2) block-wide softmax update shared by all threads, (3) the weighted V sum with a warp per
 // token and a lane per 8 dims. The running max is block-uniform, so the warps' partial sums
@@ -185,7 +162,7 @@ __device__ float block_reduce(float v, bool is_max, float* red) {
 
 template <int KB, int VB, int G>
 __global__ void __launch_bounds__(kThreads) decode_kernel(AttentionArgs a) {
-  __shared__ float ktab[16], vtab[16];
+  __shared__ float ktab[32], vtab[32];
   __shared__ __align__(16) float qs[G][kD];
   __shared__ float sc[G][kSub];
   __shared__ float red[kWarps];
@@ -299,7 +276,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(AttentionArgs a) {
 
 template <int KB, int VB, int G>
 __global__ void __launch_bounds__(kWarps * 32) decode_kernel_warp(AttentionArgs a) {
-  __shared__ float ktab[16], vtab[16];
+  __shared__ float ktab[32], vtab[32];
   __shared__ float wm[kWarps][G], wl[kWarps][G];
   __shared__ float wacc[kWarps][G][kD];
   const int kvh = blockIdx.x, split = blockIdx.y;
@@ -428,6 +405,7 @@ template <int KB, int G>
 DecodeKernel pick_v(int vb, bool thread_scores) {
   switch (vb) {
     case 16: return KB == 16 || !thread_scores ? decode_kernel_warp<KB, 16, G> : decode_kernel<KB, 16, G>;
+    case 5: return KB == 16 || !thread_scores ? decode_kernel_warp<KB, 5, G> : decode_kernel<KB, 5, G>;
     case 4: return KB == 16 || !thread_scores ? decode_kernel_warp<KB, 4, G> : decode_kernel<KB, 4, G>;
     case 3: return KB == 16 || !thread_scores ? decode_kernel_warp<KB, 3, G> : decode_kernel<KB, 3, G>;
     case 2: return KB == 16 || !thread_scores ? decode_kernel_warp<KB, 2, G> : decode_kernel<KB, 2, G>;
@@ -439,6 +417,7 @@ template <int G>
 DecodeKernel pick_k(int kb, int vb, bool ts) {
   switch (kb) {
     case 16: return pick_v<16, G>(vb, ts);
+    case 5: return pick_v<5, G>(vb, ts);
     case 4: return pick_v<4, G>(vb, ts);
     case 3: return pick_v<3, G>(vb, ts);
     case 2: return pick_v<2, G>(vb, ts);
@@ -475,7 +454,7 @@ void attention_decode(const AttentionArgs& a, cudaStream_t stream) {
   const DecodeKernel decode = pick(a.cache.k.bits, a.cache.v.bits, a.heads / kvh, a.long_context);
   if (!decode)
     throw_error(ErrorKind::InvalidArgument, "attention_decode: KV bits k=", std::to_string(a.cache.k.bits),
-                " v=", std::to_string(a.cache.v.bits), " (supported: 16, 4, 3, 2)");
+                " v=", std::to_string(a.cache.v.bits), " (supported: 16, 5, 4, 3, 2)");
   prep_kernel<<<a.heads + kvh, 256, 0, stream>>>(a);
   check_launch("attention prep");
   decode<<<dim3(kvh, a.max_splits), kWarps * 32, 0, stream>>>(a);

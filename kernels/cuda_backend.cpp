@@ -18,7 +18,19 @@
 namespace hlwq::cuda {
 namespace {
 
-bool kv_bits_ok(int bits) { return bits == 16 || bits == 4 || bits == 3 || bits == 2; }
+bool kv_bits_ok(int bits) { return bits == 16 || bits == 5 || bits == 4 || bits == 3 || bits == 2; }
+
+GpuSamplingParams gpu_params(const SamplingParams& p) {
+  GpuSamplingParams g;
+  g.temperature = p.temperature;
+  g.top_k = p.top_k;
+  g.top_p = p.top_p;
+  g.min_p = p.min_p;
+  g.repetition_penalty = p.repetition_penalty;
+  g.presence_penalty = p.presence_penalty;
+  g.vocab_limit = p.vocab_limit;
+  return g;
+}
 
 class CudaBackend final : public ModelBackend {
  public:
@@ -43,6 +55,8 @@ class CudaBackend final : public ModelBackend {
     model_ = Qwen35Gpu::from_weights(config_, *src.weights, plan);  // cache ready for the context
     kv_ = opt.kv;
     logits_host_.resize(size_t(config_.vocab_size));
+    sampler_ = std::make_unique<GpuSampler>(  // its workspace is the plan's logits/sampler buffer
+        config_.vocab_size, model_->planned("logits", "sampler", GpuSampler::workspace_bytes(config_.vocab_size)));
   }
   ~CudaBackend() override {
     model_.reset();
@@ -86,8 +100,17 @@ class CudaBackend final : public ModelBackend {
 
   int32_t decode_and_sample(int32_t token, int pos, const SamplingParams& params, std::span<const int32_t> history,
                             float uniform) override {
-    forward(std::span<const int32_t>(&token, 1), pos, logits_host_.data(), 1);
-    return sample_token(logits_host_, params, history, uniform);
+    // The pick runs on the device right after the step's graph; only the id comes back.
+    const GpuSamplingParams gp = gpu_params(params);
+    check_sampling_params(gp, config_.vocab_size);  // a bad request changes nothing
+    if (pos != n_cached_)
+      throw_error(ErrorKind::InvalidArgument, "CUDA backend: forward at position ", std::to_string(pos),
+                  " but the cache holds ", std::to_string(n_cached_), " tokens");
+    if (pos + 1 > context_max())
+      throw_error(ErrorKind::ContextFull, "CUDA backend: ", std::to_string(pos + 1), " tokens do not fit the context of ",
+                  std::to_string(context_max()));
+    step(token);
+    return sampler_->sample(model_->logits_dev(), gp, history.data(), history.size(), uniform, stream_);
   }
 
   void set_kv(const KvConfig& kv) override {
@@ -144,7 +167,7 @@ class CudaBackend final : public ModelBackend {
   static void check_kv(const KvConfig& kv) {
     if (!kv_bits_ok(kv.k_bits) || !kv_bits_ok(kv.v_bits))
       throw_error(ErrorKind::InvalidArgument, "CUDA backend: KV cache ", kv_name(kv),
-                  " is not supported on the GPU (fp16, q4, q3, q2 and their K/V mixes are)");
+                  " is not supported on the GPU (fp16, q5, q4, q3, q2 and their K/V mixes are)");
   }
 
   void check_token(int32_t token) const {
@@ -170,6 +193,7 @@ class CudaBackend final : public ModelBackend {
   std::vector<int32_t> history_;
   std::vector<DeviceBuffer> snapshot_;
   std::vector<float> logits_host_;
+  std::unique_ptr<GpuSampler> sampler_;
 };
 
 }  // namespace

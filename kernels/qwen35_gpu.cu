@@ -304,7 +304,9 @@ void Qwen35Gpu::enqueue_step(cudaStream_t s, bool long_context) {
       a.q_norm_w = w.q_norm;
       a.k_norm_w = w.k_norm;
       const float* kvb = kv_codebooks_.get<float>();
-      auto book = [&](int bits) { return bits == 4 ? kvb : bits == 3 ? kvb + 16 : bits == 2 ? kvb + 24 : nullptr; };
+      auto book = [&](int bits) {
+        return bits == 4 ? kvb : bits == 3 ? kvb + 16 : bits == 2 ? kvb + 24 : bits == 5 ? kvb + 28 : nullptr;
+      };
       a.k_codebook = book(k_bits_);
       a.v_codebook = book(v_bits_);
       a.cache = kv_layers_[l];

@@ -64,7 +64,7 @@ Options parse(const std::vector<std::string>& args) {
     };
     if (a == "--help" || a == "-h") {
       std::puts(
-          "hlwq bench [--model 27B|9B|4B|2B|0.8B] [--contexts 0,4096,32768,131072] [--kv fp16,q4,q3,q2]\n"
+          "hlwq bench [--model 27B|9B|4B|2B|0.8B] [--contexts 0,4096,32768,131072] [--kv fp16,q4,q3,q2 (or q5)]\n"
           "           [--prefill 512,4096] [--repeats N] [--embedding host|device] [--json FILE]\n"
           "           [--commit HASH] [--command TEXT]\n"
           "Synthetic Qwen3.5 with random 5-bit codes built in VRAM; decode tok/s per KV mode and context,\n"
@@ -89,10 +89,11 @@ Options parse(const std::vector<std::string>& args) {
 
 int kv_bits(const std::string& name) {
   if (name == "fp16") return 16;
+  if (name == "q5") return 5;
   if (name == "q4") return 4;
   if (name == "q3") return 3;
   if (name == "q2") return 2;
-  throw_error(ErrorKind::InvalidArgument, "bench: --kv accepts fp16, q4, q3, q2; got '", name, "'");
+  throw_error(ErrorKind::InvalidArgument, "bench: --kv accepts fp16, q5, q4, q3, q2; got '", name, "'");
 }
 
 double median(std::vector<double> v) {

@@ -13,6 +13,9 @@ namespace {
 
 constexpr int D = 256;
 
+// The converged table of every KV width (hlwq-format.md section 2; 5 bits as the weights').
+std::vector<float> kv_book(int bits) { return bits == 5 ? q5_table() : kv_table(bits); }
+
 struct RefCache {
   int bits;
   std::vector<float> table;
@@ -69,15 +72,15 @@ void run(int heads, int kvh, int kbits, int vbits, int tokens, int splits, uint6
   const double theta = 1e7;
   const auto qw = uniform(D, -0.3f, 0.3f, seed), kw = uniform(D, -0.3f, 0.3f, seed + 1);
   const auto H = hadamard(D);
-  RefCache rk{kbits, kbits == 16 ? std::vector<float>{} : kv_table(kbits), H, {}};
-  RefCache rv{vbits, vbits == 16 ? std::vector<float>{} : kv_table(vbits), H, {}};
+  RefCache rk{kbits, kbits == 16 ? std::vector<float>{} : kv_book(kbits), H, {}};
+  RefCache rv{vbits, vbits == 16 ? std::vector<float>{} : kv_book(vbits), H, {}};
 
   Dev<uint8_t> kstore(KvLayer::side_bytes(kbits, kvh, cap)), vstore(KvLayer::side_bytes(vbits, kvh, cap));
   kstore.poison();
   vstore.poison();
   Dev<float> dqw(qw), dkw(kw), dproj(proj_n), dq(size_t(heads) * D), dpart(attention_partials_floats(heads, splits)),
       dout(size_t(heads) * D);
-  Dev<float> kbook(kbits == 16 ? std::vector<float>{0} : kv_table(kbits)), vbook(vbits == 16 ? std::vector<float>{0} : kv_table(vbits));
+  Dev<float> kbook(kbits == 16 ? std::vector<float>{0} : kv_book(kbits)), vbook(vbits == 16 ? std::vector<float>{0} : kv_book(vbits));
   Dev<int> dpos(1);
   AttentionArgs a;
   a.q_norm_w = dqw.p; a.k_norm_w = dkw.p; a.k_codebook = kbook.p; a.v_codebook = vbook.p;
@@ -144,13 +147,27 @@ TEST(AttentionDecode, MatchesReferenceForEveryKvMode) {
   run(16, 4, 16, 16, 130, 1, seed++);  // 4B/9B grouping, one split
 }
 
+// Q5 K and/or V (same layout rules, kv_cache.h). Its 32 levels sit 4x closer than Q3's, so a
+// code lands on the other side of a midpoint between the fp32 GPU rotation and the double
+// reference more often (each flip moves a value by less): bound 2e-3 as for long histories.
+TEST(AttentionDecode, Q5MatchesReference) {
+  HLWQ_REQUIRE_GPU();
+  uint64_t seed = 500;
+  for (bool long_context : {false, true})
+    for (auto [kb, vb] : std::vector<std::pair<int, int>>{{5, 5}, {16, 5}, {5, 16}, {5, 3}, {4, 5}}) {
+      run(24, 4, kb, vb, 40, 7, seed++, long_context, 2e-3);
+      run(8, 2, kb, vb, 5, 16, seed++, long_context, 2e-3);
+    }
+  run(24, 4, 5, 5, 300, 64, seed++, true, 2e-3);
+}
+
 TEST(AttentionDecode, RejectsUnsupportedBits) {
   HLWQ_REQUIRE_GPU();
   AttentionArgs a;
   a.heads = 24;
   a.cache.kv_heads = 4;
   a.max_splits = 1;
-  a.cache.k.bits = 5;
+  a.cache.k.bits = 6;
   a.cache.v.bits = 16;
   EXPECT_THROW(attention_decode(a, nullptr), Error);
 }
