@@ -296,6 +296,10 @@ __global__ void __launch_bounds__(kThreads, 1) gemv_q5_kernel(GemvArgs a, Plan p
   uint32_t smem_addr;
   asm("mov.u32 %0, hlwq_gemv_smem;" : "=r"(smem_addr));
   if (smem_addr != kSmemBase) __trap();  // the lookups' immediate base would be wrong
+  // Let a programmatic dependent (the next GEMV) be scheduled now: its CTAs take each SM as
+  // ours leave it and build their table and fetch their first weights during our tail; its
+  // griddepcontrol.wait still waits for all of this grid's writes.
+  asm volatile("griddepcontrol.launch_dependents;");
   float* acc = reinterpret_cast<float*>(smem + kTableBytes);
   float* scratch = acc + kMaxSlots * 16;
   unsigned char* xs = smem + kXsOffset;
