@@ -44,6 +44,8 @@ class CudaBackend final : public ModelBackend {
     check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
     device_ = prop.name;
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    // Before planning: the handle's own device memory is part of the context, not of the plan.
+    check(cublasCreate(&cublas_), "cublasCreate");
     // Every device byte comes from this plan, the same `hlwq fit` shows: a model that does
     // not fit is refused here, at load, before anything is allocated.
     planner::PlanOptions po;
@@ -53,6 +55,7 @@ class CudaBackend final : public ModelBackend {
     if (!plan.fits())
       throw_error(ErrorKind::OutOfMemory, "CUDA backend: ", src.name, " does not fit on ", device_, ": ", describe_plan(plan));
     model_ = Qwen35Gpu::from_weights(config_, *src.weights, plan);  // cache ready for the context
+    model_->set_cublas_workspace(cublas_);  // prefill's GEMMs, on the plan's workspace
     kv_ = opt.kv;
     logits_host_.resize(size_t(config_.vocab_size));
     sampler_ = std::make_unique<GpuSampler>(  // its workspace is the plan's logits/sampler buffer
@@ -60,6 +63,7 @@ class CudaBackend final : public ModelBackend {
   }
   ~CudaBackend() override {
     model_.reset();
+    if (cublas_) cublasDestroy(cublas_);
     if (stream_) cudaStreamDestroy(stream_);
   }
 
@@ -187,6 +191,7 @@ class CudaBackend final : public ModelBackend {
   qwen35::Config config_;
   std::string name_, device_;
   cudaStream_t stream_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
   std::unique_ptr<Qwen35Gpu> model_;
   KvConfig kv_;
   int n_cached_ = 0, snapshot_pos_ = -1;

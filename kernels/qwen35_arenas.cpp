@@ -113,9 +113,10 @@ DeviceBuffer Qwen35Gpu::embedding_region() const {
   return planned("embedding", planner::embedding_shape(plan().model.config).name, std::size_t(dims_.vocab) * dims_.hidden * 2);
 }
 
-void Qwen35Gpu::set_cublas_workspace(cublasHandle_t handle) const {
+void Qwen35Gpu::set_cublas_workspace(cublasHandle_t handle) {
   const ArenaCarver& ws = memory_->arenas[ArenaId::CublasWorkspace];
   check(cublasSetWorkspace(handle, ws.base(), ws.layout().bytes), "cublasSetWorkspace");
+  cublas_ = handle;
 }
 
 uint64_t Qwen35Gpu::device_bytes_allocated() const { return memory_ ? memory_->arenas.allocated_bytes() : 0; }
@@ -126,10 +127,26 @@ void Qwen35Gpu::replan_cache(int capacity, int k_bits, int v_bits) {
   o.context_length = capacity;
   o.kv = {k_bits, v_bits};
   o.embedding = mem.plan.embedding;  // resolved at load: a new context never moves it
+  o.prefill_chunk = prefill_chunk_;
   Plan next = planner::make_plan(mem.plan.model, mem.plan.gpu, o);
   // Only the context-sized arenas change; the rest keep their layout (and their contents).
   for (ArenaId id : {ArenaId::KvCache, ArenaId::Scratch}) mem.arenas.relayout(next, id);
   mem.plan = std::move(next);
+  prefill_.reset();  // its views into scratch may have moved
+}
+
+void Qwen35Gpu::replan_scratch() {
+  destroy_graph();  // the captured steps point into the old layout
+  prefill_.reset();
+  Memory& mem = *memory_;
+  planner::PlanOptions o = mem.plan.options;
+  o.embedding = mem.plan.embedding;
+  o.prefill_chunk = prefill_chunk_;
+  Plan next = planner::make_plan(mem.plan.model, mem.plan.gpu, o);
+  mem.arenas.relayout(next, ArenaId::Scratch);
+  mem.plan = std::move(next);
+  allocate_activations();
+  partials_ = scratch("attn_partials", attention_partials_floats(dims_.heads, max_splits_) * 4);
 }
 
 void Qwen35Gpu::allocate_planned_cache() {

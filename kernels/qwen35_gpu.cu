@@ -159,9 +159,14 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t se
     m->embedding_ = static_cast<const uint16_t*>(dev);
   } else {
     m->embedding_dev_ = m->embedding_region();
-    fill_bytes_kernel<<<1024, 256>>>(m->embedding_dev_.get<uint32_t>(), emb_n / 2, seed + 3);
-    check_launch("fill embedding");
-    m->embedding_ = m->embedding_dev_.get<uint16_t>();
+    // The same block as on the host (random bits would hold NaN/Inf bf16 patterns), doubled
+    // in place by device copies.
+    uint16_t* e = m->embedding_dev_.get<uint16_t>();
+    std::size_t done = std::min(block.size(), emb_n);
+    check(cudaMemcpy(e, block.data(), done * 2, cudaMemcpyHostToDevice), "cudaMemcpy(embedding)");
+    for (; done < emb_n; done *= 2)
+      check(cudaMemcpy(e + done, e, std::min(done, emb_n - done) * 2, cudaMemcpyDeviceToDevice), "cudaMemcpy(embedding)");
+    m->embedding_ = e;
   }
 
   m->allocate_planned_cache();  // activations, KV cache and state at the plan's context
@@ -192,7 +197,7 @@ void Qwen35Gpu::allocate_activations() {
   logits_ = planned("logits", "logits", std::size_t(d.vocab) * 4);
   token_ = planned("logits", "token", 4);
   pos_ = planned("logits", "position", 4);
-  argmax_ = planned("logits", "sampler", argmax_scratch_bytes(d.vocab));
+  argmax_ = planned("logits", "argmax", argmax_scratch_bytes(d.vocab));
   q_work_ = scratch("q_rotated", std::size_t(d.heads) * 256 * 4);
   check(cudaMemset(token_.get(), 0, 4), "cudaMemset(token)");
   check(cudaMemset(pos_.get(), 0, 4), "cudaMemset(position)");

@@ -143,8 +143,12 @@ class Qwen35Gpu {
   DeviceBuffer scratch(std::string_view buffer, std::size_t bytes) const { return planned("scratch", buffer, bytes); }
   // The next region of the weights arena (fused matrices, per-layer vectors, codebooks).
   DeviceBuffer weight_region(std::string_view what, std::size_t bytes);
-  // Hands the plan's cublas_workspace arena to `handle` (cublasSetWorkspace).
-  void set_cublas_workspace(cublasHandle_t handle) const;
+  // Hands the plan's cublas_workspace arena to `handle` (cublasSetWorkspace) and makes it
+  // the handle prefill runs its GEMMs on. The caller owns it and creates it before load:
+  // cublasCreate costs device memory of its own (64 MiB on an H200), counted with the CUDA
+  // context, so it must not happen in the middle of a chat.
+  void set_cublas_workspace(cublasHandle_t handle);
+  cublasHandle_t cublas() const { return cublas_; }  // nullptr until set
   // Sum of the arena allocations: the plan's allocated_bytes().
   uint64_t device_bytes_allocated() const;
 
@@ -181,6 +185,7 @@ class Qwen35Gpu {
   cudaGraph_t graph_[2] = {nullptr, nullptr};
   cudaGraphExec_t graph_exec_[2] = {nullptr, nullptr};
   std::unique_ptr<Memory> memory_;
+  cublasHandle_t cublas_ = nullptr;  // not owned
 };
 
 // Fills n floats uniformly in [lo, hi) (synthetic parameters, test inputs).

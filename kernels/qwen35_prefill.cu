@@ -76,12 +76,14 @@ PrefillScratch::PrefillScratch(const Qwen35Gpu& model, int rows) : chunk(rows) {
                                            "prefill_mix",    "prefill_out", "prefill_gates", "prefill_weights"};
   DeviceBuffer* bufs[] = {&tokens, &x, &act, &proj, &mix, &out, &gates, &weights};
   for (size_t i = 0; i < s.items.size(); ++i) *bufs[i] = model.scratch(plan_names[i], s.items[i].bytes);
-  check(cublasCreate(&cublas), "cublasCreate(prefill)");
-  model.set_cublas_workspace(cublas);
+  // The handle made at load (on the plan's workspace): cublasCreate here would allocate mid-chat.
+  owns_cublas = model.cublas() == nullptr;
+  if (owns_cublas) check(cublasCreate(&cublas), "cublasCreate(prefill)");
+  else cublas = model.cublas();
 }
 
 PrefillScratch::~PrefillScratch() {
-  if (cublas) cublasDestroy(cublas);
+  if (cublas && owns_cublas) cublasDestroy(cublas);
 }
 
 bool Qwen35Gpu::prefill_supported() const { return attention_prefill_supports(k_bits_, v_bits_); }

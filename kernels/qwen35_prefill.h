@@ -37,6 +37,7 @@ PrefillScratchSizes prefill_scratch_sizes(const Qwen35Dims& dims, int chunk);
 struct PrefillScratch {
   int chunk = 0;
   cublasHandle_t cublas = nullptr;
+  bool owns_cublas = true;  // false: the model's handle (Qwen35Gpu::set_cublas_workspace)
   DeviceBuffer tokens, x, act, proj, mix, out, gates, weights;
   std::vector<std::pair<const char*, cudaEvent_t>>* marks = nullptr;  // stage timing (prefill_stage_ms)
   PrefillScratch(const Qwen35Dims& dims, int chunk);

@@ -16,7 +16,8 @@ namespace {
 constexpr uint64_t kBf16 = 2;
 constexpr uint64_t kF32 = 4;
 constexpr int kQuantBlock = 128;      // hlwq-format.md section 1
-constexpr int kDeltaNetChunk = 64;    // qwen35.md section 4: WY-form prefill chunk
+// Prefill expands weights to BF16 in slices of at most this many values (kernels/qwen35_prefill.h).
+constexpr uint64_t kPrefillWeightSlice = uint64_t(1) << 26;
 // Flash-decoding splits: one per 256 cached tokens, at most 512 blocks over the KV heads.
 constexpr int kAttnTokensPerSplit = 256;
 constexpr int kAttnMaxBlocks = 512;
@@ -140,42 +141,47 @@ Arena recurrent_arena(const Config& c) {
   return b.take();
 }
 
-// Activations of one prefill step of R rows (decode is R = 1 and fits inside). The list is
-// the contract with the CUDA backend; docs/FIT.md describes each buffer.
+// Activations: one prefill chunk of R rows (kernels/qwen35_prefill.h PrefillScratch, the
+// same list and widths), then one decode row (Qwen35Gpu's step graph). The list is the
+// contract with the CUDA backend; docs/FIT.md describes each buffer.
 Arena scratch_arena(const Config& c, const PlanOptions& o) {
   ArenaBuilder b(ArenaId::Scratch);
   const uint64_t R = uint64_t(std::min<int64_t>(o.prefill_chunk, o.context_length));
   const uint64_t H = c.hidden_size, I = c.intermediate_size, hd = c.head_dim;
   const uint64_t heads = c.num_attention_heads, kv_heads = c.num_key_value_heads;
-  const uint64_t Hv = c.linear_num_value_heads, dk = c.linear_key_head_dim, dv = c.linear_value_head_dim;
+  const uint64_t Hv = c.linear_num_value_heads, dv = c.linear_value_head_dim;
   const uint64_t qkv = c.linear_qkv_dim();
   const uint64_t attn_width = heads * hd, value_width = Hv * dv;
+  bool any_full = false, any_linear = false;
+  for (LayerType t : c.layer_types) (t == LayerType::FullAttention ? any_full : any_linear) = true;
 
-  const uint64_t max_in = std::max({H, I, attn_width, value_width});
-  const uint64_t fused_out = std::max({2 * attn_width + 2 * kv_heads * hd,  // q+gate, k, v
-                                       qkv + value_width + 2 * Hv,           // qkv, z, b, a
-                                       2 * I});                              // gate, up
-  // Prefill dequantizes one (fused) matrix at a time to BF16 for cuBLAS: the fused input
-  // projections and gate/up read H columns; o_proj, out_proj and down are not fused.
-  const uint64_t largest_matrix = std::max({fused_out * H, H * attn_width, H * value_width, H * I});
+  // Rows of the fused input projection: [q+gate | k | v] or [qkv | z | b | a].
+  const uint64_t in_rows = std::max(any_full ? 2 * attn_width + 2 * kv_heads * hd : 0,
+                                    any_linear ? qkv + value_width + 2 * Hv : 0);
+  const uint64_t mixer_width = std::max(any_full ? attn_width : 0, any_linear ? value_width : 0);
+  const uint64_t max_cols = std::max({H, I, mixer_width});
+  // Prefill expands one weight matrix to BF16 for cuBLAS, in row slices of at most 2^26
+  // values (128 MiB), never less than one row of the widest matrix.
+  const uint64_t largest_matrix = std::max({in_rows * H, H * mixer_width, 2 * I * H, H * I});
+  const uint64_t weight_slice = std::max(max_cols, std::min(largest_matrix, kPrefillWeightSlice));
   const uint64_t splits = std::max<uint64_t>(
       1, std::min<uint64_t>((uint64_t(o.context_length) + kAttnTokensPerSplit - 1) / kAttnTokensPerSplit,
                             kAttnMaxBlocks / std::max<uint64_t>(1, kv_heads)));
-  const uint64_t chunks = (R + kDeltaNetChunk - 1) / kDeltaNetChunk;
-  const uint64_t L = kDeltaNetChunk;
-  const uint64_t per_chunk_head = 2 * L * L + L * (dk + dv) + 2 * L;  // A/T, P, W, U, gamma, beta
 
-  b.add("embed_rows", R * H * kBf16);               // gathered embedding rows (host or device)
-  b.add("hidden", R * H * kF32);                     // residual stream
-  b.add("normed", R * max_in * kBf16);               // normed, Hadamard-rotated Linear input
-  b.add("proj", R * fused_out * kF32);               // outputs of the fused projections
-  b.add("conv", R * qkv * kF32);                     // DeltaNet conv + SiLU output
-  b.add("mixer", R * std::max(attn_width, value_width) * kF32);  // attention / DeltaNet output
-  b.add("q_rotated", R * attn_width * kF32);         // normed, RoPE'd, Hadamard-rotated queries
-  b.add("deltanet_chunks", chunks * Hv * per_chunk_head * kF32);
-  b.add("attn_partials", heads * splits * (hd + 2) * kF32);  // split-K partial o, max, sum
-  b.add("mlp_hidden", I * kF32);                     // decode SwiGLU output (prefill writes its rows to normed)
-  b.add("dequant", largest_matrix * kBf16);          // one matrix as BF16 for cuBLAS prefill
+  b.add("prefill_tokens", R * 4);                                 // token ids of the chunk
+  b.add("prefill_x", R * H * kF32);                               // residual stream
+  b.add("prefill_act", R * max_cols * kBf16);                     // normed, rotated GEMM inputs
+  b.add("prefill_proj", R * std::max(in_rows, 2 * I) * kF32);     // GEMM outputs: in_proj, gate/up
+  b.add("prefill_mix", R * std::max(any_linear ? qkv : 0, any_full ? attn_width : 0) * kF32);  // conv out / queries
+  b.add("prefill_out", R * mixer_width * kF32);                   // mixer outputs
+  b.add("prefill_gates", R * Hv * 2 * kF32);                      // DeltaNet beta and decay
+  b.add("prefill_weights", weight_slice * kBf16);                 // expanded weight slice
+  b.add("hidden", H * kF32);                                      // decode: residual stream
+  b.add("proj", std::max(in_rows, 2 * I) * kF32);                 // decode: fused projection outputs
+  b.add("mixer", mixer_width * kF32);                             // decode: attention / DeltaNet output
+  b.add("mlp_hidden", I * kF32);                                  // decode: SwiGLU output
+  b.add("q_rotated", attn_width * kF32);                          // decode: normed, RoPE'd, rotated queries
+  b.add("attn_partials", heads * splits * (hd + 2) * kF32);       // decode: split-K partial o, max, sum
   return b.take();
 }
 
@@ -183,7 +189,12 @@ Arena logits_arena(const Config& c, const PlanOptions& o) {
   ArenaBuilder b(ArenaId::Logits);
   const uint64_t V = c.vocab_size;
   b.add("logits", V * uint64_t(o.logits_rows) * kF32);
-  b.add("sampler", V * (kF32 + 4) + 256);  // sorted probabilities + their token ids, result
+  // The GPU sampler's workspace (kernels/sampling.h GpuSampler): at most 128 blocks of 32
+  // candidates and their sums (< 40 KiB), a batch of 4096 history ids (16 KiB) and one
+  // presence bit per vocabulary entry; an upper bound, checked at load by the allocator.
+  // The greedy pick of the decode graph has its own partials.
+  b.add("sampler", 64 * 1024 + (V + 31) / 32 * 4);
+  b.add("argmax", 4096);                      // sample_greedy's per-block partials
   b.add("token", 4);                          // the decode graph's input and output token
   b.add("position", 4);                       // and the position it reads and advances
   return b.take();

@@ -36,6 +36,7 @@ struct Options {
   std::vector<int> contexts = {4096, 32768, 131072};
   std::vector<std::string> kv = {"fp16", "q4", "q3", "q2"};
   int steps = 4;                  // decode steps at the end of the context
+  int prefill = 512;              // prompt tokens through Qwen35Gpu::prefill first (0: none)
   bool embedding_device = true;
   uint64_t others_bytes = 0;      // device memory other processes held before this one started
   std::string json_path, commit = "unknown", command, context_cache;
@@ -70,7 +71,7 @@ Options parse(int argc, char** argv) {
     };
     if (a == "--help" || a == "-h") {
       std::puts(
-          "hlwq-fit-measure [--model 27B] [--contexts 4096,32768,131072] [--kv fp16,q4,q3,q2] [--steps 4]\n"
+          "hlwq-fit-measure [--model 27B] [--contexts 4096,32768,131072] [--kv fp16,q4,q3,q2] [--steps 4] [--prefill 512]\n"
           "                 [--embedding device|host] [--others-mib N] [--context-cache FILE]\n"
           "                 [--json FILE] [--commit HASH] [--command TEXT]\n"
           "VRAM planner prediction vs cudaMemGetInfo deltas for the synthetic model (docs/FIT.md).");
@@ -79,6 +80,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--contexts") { o.contexts.clear(); for (auto& s : split(value())) o.contexts.push_back(int(to_int(a, s))); }
     else if (a == "--kv") o.kv = split(value());
     else if (a == "--steps") o.steps = std::max<int>(1, int(to_int(a, value())));
+    else if (a == "--prefill") o.prefill = int(to_int(a, value()));
     else if (a == "--others-mib") o.others_bytes = uint64_t(to_int(a, value())) << 20;
     else if (a == "--context-cache") o.context_cache = value();
     else if (a == "--json") o.json_path = value();
@@ -117,6 +119,18 @@ planner::PlanOptions plan_options(const Options& o, int ctx, const KvConfig& kv)
   return p;
 }
 
+// A prompt of `n` token ids through the GEMM prefill path (its scratch and cuBLAS handle are
+// made on first use), when the KV mode has prefill kernels. Returns the tokens run.
+int run_prefill(Qwen35Gpu& m, int n, cudaStream_t s) {
+  n = std::min(n, m.capacity() - 1);
+  if (n <= 0 || !m.prefill_supported()) return 0;
+  std::vector<int32_t> ids(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) ids[size_t(i)] = int32_t((uint64_t(i) * 2654435761u) % uint64_t(m.dims().vocab));
+  m.prefill(ids.data(), n, 0, s);
+  check(cudaStreamSynchronize(s), "prefill");
+  return n;
+}
+
 // Fills the cache with a fake history and runs decode steps until the context is full: the
 // eager step first (kernel attributes are set outside graph capture), then graph replays.
 // Returns the number of non-finite logits of the last step.
@@ -142,6 +156,7 @@ void warm_up(const Options& o, const Qwen35Dims& dims, cudaStream_t s, cublasHan
     const planner::Plan plan = plan_for_device(config_for(dims), plan_options(o, 4096, kv), "warm-up");
     auto m = Qwen35Gpu::synthetic(dims, 1, plan);
     m->set_cublas_workspace(cublas);
+    run_prefill(*m, o.prefill, s);
     fill_and_decode(*m, 256, 3, s);   // short-context attention
     fill_and_decode(*m, 4096, 3, s);  // long-context attention
   }
@@ -209,6 +224,7 @@ int run(int argc, char** argv) {
         auto m = Qwen35Gpu::synthetic(dims, 1234, plan);
         m->set_cublas_workspace(cublas);
         const uint64_t f1 = free_now();
+        const int prefilled = run_prefill(*m, o.prefill, s);
         const size_t bad = fill_and_decode(*m, ctx, o.steps, s);
         const uint64_t f2 = free_now();
         const double predicted = double(plan.allocated_bytes());
@@ -221,7 +237,8 @@ int run(int argc, char** argv) {
         r.update({{"predicted_bytes", plan.allocated_bytes()}, {"measured_bytes", int64_t(f0) - int64_t(f2)},
                   {"f0_free", f0}, {"f1_free", f1}, {"f2_free", f2}, {"after_load_bytes", int64_t(f1) - int64_t(f2)},
                   {"backend_allocated_bytes", m->device_bytes_allocated()}, {"arenas", arenas},
-                  {"bound_bytes", bound}, {"within_bound", within}, {"nonfinite_logits", bad}, {"decode_steps", o.steps}});
+                  {"bound_bytes", bound}, {"within_bound", within}, {"nonfinite_logits", bad}, {"decode_steps", o.steps},
+                  {"prefill_tokens", prefilled}});
         std::printf("%-6s %8d %14.1f %14.1f %10.1f %8.0f %11.1f %7s%s\n", name.c_str(), ctx, predicted / kMiB,
                     measured / kMiB, (measured - predicted) / kMiB, bound / kMiB, (double(f1) - double(f2)) / kMiB,
                     within ? "yes" : "NO", bad ? "  NONFINITE" : "");

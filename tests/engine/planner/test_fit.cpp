@@ -190,11 +190,15 @@ TEST(Scratch, GrowsWithThePrefillChunkUpToTheContext) {
   o.context_length = 100000;
   const Plan big = make_plan(model("27B"), gpu_with_free(1ull << 40), o);
   EXPECT_LT(small.arena(ArenaId::Scratch).bytes, big.arena(ArenaId::Scratch).bytes);
-  // The residual stream holds chunk x hidden fp32; the dequant tile the largest fused matrix
-  // (MLP gate+up, 2 x 17408 rows x 5120) in BF16.
-  EXPECT_EQ(big.arena(ArenaId::Scratch).at("hidden").bytes, 512ull * 5120 * 4);
-  EXPECT_EQ(small.arena(ArenaId::Scratch).at("hidden").bytes, 128ull * 5120 * 4);
-  EXPECT_EQ(big.arena(ArenaId::Scratch).at("dequant").bytes, 2 * 17408ull * 5120 * 2);
+  // The prefill residual stream holds chunk x hidden fp32 (decode's one row); the expanded
+  // weight slice is capped at 2^26 BF16 values (MLP gate+up alone is 2 x 17408 x 5120).
+  EXPECT_EQ(big.arena(ArenaId::Scratch).at("prefill_x").bytes, 512ull * 5120 * 4);
+  EXPECT_EQ(small.arena(ArenaId::Scratch).at("prefill_x").bytes, 128ull * 5120 * 4);
+  EXPECT_EQ(big.arena(ArenaId::Scratch).at("hidden").bytes, 5120ull * 4);
+  EXPECT_EQ(big.arena(ArenaId::Scratch).at("prefill_weights").bytes, (1ull << 26) * 2);
+  // GEMM inputs: the widest Linear input (intermediate 17408) in BF16; outputs: gate+up fp32.
+  EXPECT_EQ(big.arena(ArenaId::Scratch).at("prefill_act").bytes, 512ull * 17408 * 2);
+  EXPECT_EQ(big.arena(ArenaId::Scratch).at("prefill_proj").bytes, 512ull * 2 * 17408 * 4);
   // Split-K attention: one split per 256 tokens, at most 512 / kv_heads = 128 for the 27B.
   EXPECT_EQ(small.arena(ArenaId::Scratch).at("attn_partials").bytes, 24ull * 1 * 258 * 4);
   EXPECT_EQ(big.arena(ArenaId::Scratch).at("attn_partials").bytes, 24ull * 128 * 258 * 4);
