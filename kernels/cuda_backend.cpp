@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "cuda_check.h"
+#include "cuda_context_probe.h"
 #include "device_arenas.h"
 #include "device_buffer.h"
 #include "formats/weights.h"
@@ -46,6 +47,7 @@ class CudaBackend final : public ModelBackend {
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     // Before planning: the handle's own device memory is part of the context, not of the plan.
     check(cublasCreate(&cublas_), "cublasCreate");
+    record_cuda_context_cost(device_);  // once per GPU and driver, for plans made without a device
     // Every device byte comes from this plan, the same `hlwq fit` shows: a model that does
     // not fit is refused here, at load, before anything is allocated.
     planner::PlanOptions po;
@@ -156,12 +158,15 @@ class CudaBackend final : public ModelBackend {
   MemoryBreakdown memory() const override {
     MemoryBreakdown m;
     m.weights = model_->weight_bytes();
-    m.embedding = uint64_t(config_.vocab_size) * config_.hidden_size * 2;  // in mapped host memory
+    m.embedding = uint64_t(config_.vocab_size) * config_.hidden_size * 2;  // device or mapped host: the plan's choice
     m.kv_cache = model_->kv_bytes_allocated();
     m.kv_used = context_max() ? m.kv_cache * uint64_t(n_cached_) / uint64_t(context_max()) : 0;
     m.kv_used_fp16 = uint64_t(n_cached_) * config_.num_full_attention_layers() * 2 * config_.num_key_value_heads *
                      config_.head_dim * 2;
     m.recurrent_state = model_->state_bytes();
+    const planner::Plan& plan = model_->plan();  // what is really allocated, arena by arena
+    m.scratch = plan.arena(planner::ArenaId::Scratch).device_bytes() + plan.arena(planner::ArenaId::Logits).device_bytes();
+    m.runtime = plan.arena(planner::ArenaId::CublasWorkspace).device_bytes();
     return m;
   }
 

@@ -20,6 +20,7 @@
 
 #include "core/error.h"
 #include "cuda_check.h"
+#include "cuda_context_probe.h"
 #include "device_arenas.h"
 #include "models/backend_types.h"
 #include "planner/cuda_context_cache.h"
@@ -173,13 +174,13 @@ int run(int argc, char** argv) {
   check(cublasSetStream(cublas, s), "cublasSetStream");
   const uint64_t total = total_memory();
   const uint64_t context_at_start = total - free_now() - o.others_bytes;
+  const std::optional<uint64_t> nvml_at_start = this_process_device_bytes();  // the backend's reading
 
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-  int driver = 0, runtime = 0;
-  cudaDriverGetVersion(&driver);
+  int runtime = 0;
   cudaRuntimeGetVersion(&runtime);
-  const std::string driver_name = "CUDA driver " + std::to_string(driver / 1000) + "." + std::to_string(driver % 1000 / 10);
+  const std::string driver_name = cuda_driver_name();
   const Qwen35Dims dims = Qwen35Dims::preset(o.model);
 
   warm_up(o, dims, s, cublas);
@@ -204,6 +205,7 @@ int run(int argc, char** argv) {
   out["others_bytes"] = o.others_bytes;
   out["cuda_context_bytes_at_start"] = context_at_start;
   out["cuda_context_bytes"] = context_after_warmup;
+  out["nvml_process_bytes_at_start"] = nvml_at_start ? nlohmann::json(*nvml_at_start) : nlohmann::json(nullptr);
   out["cuda_context_note"] = "total - free - others after context, stream, cuBLAS handle and one warm-up run per KV mode "
                              "(lazily loaded kernel code); stored in " + cache.path().string();
   std::printf("card: %s, %s, %.0f MiB total\n", prop.name, driver_name.c_str(), total / kMiB);

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "cuda_context_probe.h"
 #include "device_arenas.h"
 #include "gpu_test_util.h"
 #include "kv_cache.h"
@@ -241,6 +242,20 @@ TEST(DeviceArenas, TheSyntheticModelAllocatesExactlyThePlanOnceAtLoad) {
   EXPECT_EQ(model->plan().arena(ArenaId::KvCache).bytes, uint64_t(6) * 2 * 2 * 65536 * 512);
   model.reset();
   cudaStreamDestroy(s);
+}
+
+// The backend's context-cost reading (NVML, this process only) is plausible where NVML sees
+// this process: at least the context itself, less than the whole card.
+TEST(DeviceArenas, NvmlSeesThisProcessesContext) {
+  HLWQ_REQUIRE_GPU();
+  check(cudaFree(nullptr), "creating the context");
+  const std::optional<uint64_t> bytes = this_process_device_bytes();
+  if (!bytes) GTEST_SKIP() << "NVML does not list this process (no NVML, or a container's own process ids)";
+  size_t f = 0, t = 0;
+  check(cudaMemGetInfo(&f, &t), "cudaMemGetInfo");
+  std::printf("NVML: this process holds %.1f MiB; %s\n", double(*bytes) / planner::kMiB, cuda_driver_name().c_str());
+  EXPECT_GT(*bytes, 64 * planner::kMiB);
+  EXPECT_LT(*bytes, t);
 }
 
 TEST(DeviceArenas, AnArenaTheDeviceCannotHoldIsOutOfMemoryNamingIt) {
