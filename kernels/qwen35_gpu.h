@@ -145,8 +145,8 @@ class Qwen35Gpu {
   DeviceBuffer weight_region(std::string_view what, std::size_t bytes);
   // Hands the plan's cublas_workspace arena to `handle` (cublasSetWorkspace) and makes it
   // the handle prefill runs its GEMMs on. The caller owns it and creates it before load:
-  // cublasCreate costs device memory of its own (64 MiB on an H200), counted with the CUDA
-  // context, so it must not happen in the middle of a chat.
+  // a handle costs device memory of its own (a second one and its first GEMMs took 64 MiB on
+  // an H200), counted with the CUDA context, so it must not be made in the middle of a chat.
   void set_cublas_workspace(cublasHandle_t handle);
   cublasHandle_t cublas() const { return cublas_; }  // nullptr until set
   // Sum of the arena allocations: the plan's allocated_bytes().
