@@ -8,9 +8,9 @@
 //    applies the penalties (seen-id bitmap), writes the chunk's 32 best composites sorted
 //    (radix select in shared memory; greedy keeps only the best), and when top_k is 0 or
 //    > 32 its largest finite logit and sum of exp((l - max) / T).
-// 2a. decide_small_kernel (greedy, or top_k <= 32: the usual settings): merges the sorted
-//    lists into the top-k in order and runs sample_token's loop on them in one thread, in the
-//    CPU's order of operations.
+// 2a. greedy, or top_k <= 32 (the usual settings): the last block of the same launch merges
+//    the sorted lists into the top-k in order and runs sample_token's loop on them in one
+//    thread, in the CPU's order of operations: one kernel launch per token.
 // 2b. decide_kernel (one block): sorts the <= 4096 candidates (bitonic, shared memory). The
 //    sorted list is the exact global order down to the best "boundary" (the worst candidate
 //    a truncated block kept): every token left out ranks below its block's boundary. Within
@@ -65,6 +65,8 @@ struct Args {
   int* count = nullptr;
   double* top_z = nullptr;
   int* flag = nullptr;
+  unsigned* done = nullptr;  // blocks of candidates_kernel finished (the last one decides)
+  int small_k = 0;           // > 0: candidates_kernel's last block runs 2a with this K
   int32_t* token = nullptr;
 };
 
@@ -213,7 +215,7 @@ __device__ void write_sorted(const uint64_t* list, uint64_t* out) {
 
 // ---- 1. per-chunk candidates --------------------------------------------------------------
 
-__global__ void __launch_bounds__(kThreads1) candidates_kernel(Args a) {
+__device__ void block_candidates(const Args& a) {
   extern __shared__ uint32_t skey[];
   __shared__ uint32_t hist[256];
   __shared__ double redd[32];
@@ -323,14 +325,15 @@ __global__ void __launch_bounds__(kThreads1) candidates_kernel(Args a) {
 // One block: the candidate lists go to shared memory, warp 0 merges the K best ranks in order
 // (a K-round tournament over the list heads) and lane 0 runs sample_token's arithmetic on
 // them in the CPU's exact order (one running double sum).
-__global__ void __launch_bounds__(256) decide_small_kernel(Args a, int K) {
+__device__ void decide_small_block(const Args& a, int K) {
   __shared__ uint64_t c[kSortMax];
   __shared__ int cnt[kMaxBlocks];
   __shared__ uint64_t top[kCandidates];
   __shared__ double e[kCandidates];
   const int tid = threadIdx.x, lane = tid & 31;
-  for (int i = tid; i < a.blocks * kCandidates; i += blockDim.x) c[i] = a.cand[i];
-  for (int b = tid; b < a.blocks; b += blockDim.x) cnt[b] = a.count[b];
+  // Written by other blocks of this launch: read past L1.
+  for (int i = tid; i < a.blocks * kCandidates; i += blockDim.x) c[i] = __ldcg(a.cand + i);
+  for (int b = tid; b < a.blocks; b += blockDim.x) cnt[b] = __ldcg(a.count + b);
   __syncthreads();
   if (tid >= 32) return;
   if (a.temperature == 0.0f) {
@@ -407,6 +410,22 @@ __global__ void __launch_bounds__(256) decide_small_kernel(Args a, int K) {
   }
   *a.token = id_of(top[pick]);
   *a.flag = 0;
+}
+
+// 1 (+ 2a): the chunk's candidates; with small_k > 0 the last block to finish merges and
+// decides, so greedy and top_k <= 32 take one launch.
+__global__ void __launch_bounds__(kThreads1) candidates_kernel(Args a) {
+  block_candidates(a);
+  if (a.small_k <= 0) return;
+  __shared__ bool s_last;
+  __threadfence();  // this block's candidates are visible before its ticket
+  __syncthreads();
+  if (threadIdx.x == 0) s_last = atomicAdd(a.done, 1u) == gridDim.x - 1;
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  if (threadIdx.x == 0) *a.done = 0;  // every block has counted: ready for the next call
+  decide_small_block(a, a.small_k);
 }
 
 // ---- 2b. top_k 0 or > kCandidates: sort the candidates, decide on the exact prefix ---------------------------------------------------
@@ -712,7 +731,7 @@ int chunk_for(int vocab) {
 size_t align8(size_t x) { return (x + 7) & ~size_t(7); }
 
 struct Layout {
-  size_t cand, boundary, bmax, bsum, count, seen, ids, top_z, flag, token, total;
+  size_t cand, boundary, bmax, bsum, count, seen, ids, top_z, flag, token, done, total;
 };
 Layout layout(int vocab) {
   const size_t blocks = size_t((vocab + chunk_for(vocab) - 1) / chunk_for(vocab));
@@ -728,6 +747,7 @@ Layout layout(int vocab) {
   l.ids = o, o = align8(o + size_t(kIdBatch) * 4);
   l.flag = o, o = align8(o + 4);
   l.token = o, o = align8(o + 4);
+  l.done = o, o = align8(o + 4);
   l.total = o;
   return l;
 }
@@ -834,13 +854,11 @@ void GpuSampler::enqueue(const float* logits, const GpuSamplingParams& p, const 
   const int K = (p.top_k > 0 && p.top_k < a.n) ? p.top_k : a.n;
   const bool small = p.temperature == 0 || K <= kCandidates;
   a.need_sums = !small;
+  a.small_k = small ? K : 0;
+  a.done = reinterpret_cast<unsigned*>(work_.get<uint8_t>() + layout(vocab_).done);
   candidates_kernel<<<a.blocks, kThreads1, size_t(chunk_) * 4, stream>>>(a);
   check_launch("sampler candidates_kernel");
-  if (small) {
-    decide_small_kernel<<<1, 256, 0, stream>>>(a, K);
-    check_launch("sampler decide_small_kernel");
-    return;
-  }
+  if (small) return;
   int sort_n = 32;
   while (sort_n < a.blocks * kCandidates) sort_n <<= 1;
   decide_kernel<<<1, kThreads2, 0, stream>>>(a, sort_n);
