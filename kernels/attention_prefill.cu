@@ -72,22 +72,7 @@ __device__ void store_kv(const KvSide& side, const float* codebook, size_t slot,
   codes[t] = uint8_t(code);
   __syncthreads();
   if (t < 32) {
-    const int bytes = kv_vector_bytes(side.bits);
-    uint8_t* dst = side.data + slot * bytes;
-    const uint8_t* c = codes + t * 8;
-    if (side.bits == 4) {
-      uint32_t w = 0;
-      for (int i = 0; i < 8; ++i) w |= uint32_t(c[i]) << (4 * i);
-      reinterpret_cast<uint32_t*>(dst)[t] = w;
-    } else {
-      uint32_t lo = 0, hi = 0;
-      for (int i = 0; i < 8; ++i) {
-        lo |= uint32_t(c[i] & 3) << (2 * i);
-        hi |= uint32_t(c[i] >> 2) << i;
-      }
-      reinterpret_cast<uint16_t*>(dst)[t] = uint16_t(lo);
-      if (side.bits == 3) dst[64 + t] = uint8_t(hi);
-    }
+    kv_pack_lane(side.bits, codes + t * 8, side.data + slot * kv_vector_bytes(side.bits), t);
     if (t == 0) side.norms[slot] = __float2half(n);
   }
   __syncthreads();
@@ -129,18 +114,8 @@ __device__ __forceinline__ void load_vec(const KvSide& s, size_t slot, int lane,
       x[2 * i + 1] = f.y;
     }
   } else {
-    const uint8_t* base = s.data + slot * (kD * BITS / 8);
     uint32_t code[8];
-    if constexpr (BITS == 4) {
-      const uint32_t w = reinterpret_cast<const uint32_t*>(base)[lane];
-#pragma unroll
-      for (int i = 0; i < 8; ++i) code[i] = (w >> (4 * i)) & 15u;
-    } else {
-      const uint32_t lo = reinterpret_cast<const uint16_t*>(base)[lane];
-      const uint32_t hi = BITS == 3 ? base[64 + lane] : 0u;
-#pragma unroll
-      for (int i = 0; i < 8; ++i) code[i] = ((lo >> (2 * i)) & 3u) | (((hi >> i) & 1u) << 2);
-    }
+    kv_unpack_lane<BITS>(s.data + slot * (kD * BITS / 8), lane, code);
 #pragma unroll
     for (int i = 0; i < 8; ++i) x[i] = tab[code[i]];
   }
@@ -175,7 +150,7 @@ __device__ __forceinline__ void wht256_warp(float (&v)[8]) {
 // the warps walk over stay in L1/L2 for their neighbours.
 template <int KB, int VB, int G>
 __global__ void __launch_bounds__(kWarps * 32) causal_kernel(AttentionPrefillArgs a) {
-  __shared__ float ktab[16], vtab[16];
+  __shared__ float ktab[32], vtab[32];
   const int kvh = blockIdx.x;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   if (KB != 16 && threadIdx.x < (1 << (KB & 7))) ktab[threadIdx.x] = a.k_codebook[threadIdx.x] * 0.0625f;
@@ -266,6 +241,7 @@ template <int KB, int G>
 CausalKernel pick_v(int vb) {
   switch (vb) {
     case 16: return causal_kernel<KB, 16, G>;
+    case 5: return causal_kernel<KB, 5, G>;
     case 4: return causal_kernel<KB, 4, G>;
     case 3: return causal_kernel<KB, 3, G>;
     case 2: return causal_kernel<KB, 2, G>;
@@ -277,6 +253,7 @@ template <int G>
 CausalKernel pick_k(int kb, int vb) {
   switch (kb) {
     case 16: return pick_v<16, G>(vb);
+    case 5: return pick_v<5, G>(vb);
     case 4: return pick_v<4, G>(vb);
     case 3: return pick_v<3, G>(vb);
     case 2: return pick_v<2, G>(vb);
@@ -291,7 +268,7 @@ CausalKernel pick(int kb, int vb, int group) {
   return nullptr;
 }
 
-bool bits_ok(int b) { return b == 16 || b == 4 || b == 3 || b == 2; }
+bool bits_ok(int b) { return b == 16 || b == 5 || b == 4 || b == 3 || b == 2; }
 
 }  // namespace
 
@@ -310,7 +287,7 @@ void attention_prefill(const AttentionPrefillArgs& a, cudaStream_t stream) {
   const CausalKernel causal = pick(a.cache.k.bits, a.cache.v.bits, a.heads / kvh);
   if (!causal)
     throw_error(ErrorKind::InvalidArgument, "attention_prefill: KV bits k=", std::to_string(a.cache.k.bits), " v=",
-                std::to_string(a.cache.v.bits), " (supported: 16, 4, 3, 2)");
+                std::to_string(a.cache.v.bits), " (supported: 16, 5, 4, 3, 2)");
   prep_kernel<<<dim3(a.T, a.heads + kvh), 256, 0, stream>>>(a);
   check_launch("attention_prefill prep");
   causal<<<dim3(kvh, (a.T + kWarps - 1) / kWarps), kWarps * 32, 0, stream>>>(a);

@@ -1,6 +1,6 @@
 #pragma once
 // Full attention over a chunk of T tokens (qwen35.md section 3): q/k RMSNorm(1+w) + partial
-// RoPE for every row, the chunk's K/V written into the cache first (fp16 or Q4/Q3/Q2 codes,
+// RoPE for every row, the chunk's K/V written into the cache first (fp16 or Q5/Q4/Q3/Q2 codes,
 // the layout of kv_cache.h, quantized by the same arithmetic as attention_decode), then a
 // causal flash-style pass over cache + chunk read back from the cache, so each row sees
 // exactly the values a decode step at its position would, and the sigmoid output gate.

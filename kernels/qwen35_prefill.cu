@@ -132,7 +132,9 @@ void Qwen35Gpu::prefill(const int32_t* tokens, int count, int pos, cudaStream_t 
     sc.marks->emplace_back(stage, e);
   };
   const float* kvb = kv_codebooks_.get<float>();
-  auto book = [&](int bits) { return bits == 4 ? kvb : bits == 3 ? kvb + 16 : bits == 2 ? kvb + 24 : nullptr; };
+  auto book = [&](int bits) {  // Q4 | Q3 | Q2 | Q5, as upload_kv_codebooks lays them out
+    return bits == 4 ? kvb : bits == 3 ? kvb + 16 : bits == 2 ? kvb + 24 : bits == 5 ? kvb + 28 : nullptr;
+  };
 
   for (int c0 = 0; c0 < count; c0 += sc.chunk) {
     const int T = std::min(sc.chunk, count - c0), p = pos + c0;

@@ -112,7 +112,7 @@ TEST_P(CudaBackendFixture, SnapshotRewindAndKvSwitchReproduceLogits) {
 // every prefill row and of every continuation step against the CPU engine.
 TEST_P(CudaBackendFixture, PromptPrefillInChunksThenDecodeMatchesCpuEngine) {
   const int cont = 3;
-  for (int bits : {16, 4}) {
+  for (int bits : {16, 5, 4}) {
     auto cpu = make_cpu_backend(src_, options(KvConfig::uniform(bits)));
     for (int chunk : {7, 64, 512}) {
       auto gpu = make_cuda_backend(src_, options(KvConfig::uniform(bits)));
