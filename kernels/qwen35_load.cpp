@@ -119,8 +119,6 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
   require_device();
   if (c.head_dim != kHeadDim || c.linear_key_head_dim != 128 || c.linear_value_head_dim != 128 ||
       c.linear_conv_kernel_dim != 4 || c.hidden_size % 128 || c.intermediate_size % 128)
-  m->adopt_plan(plan);  // every arena allocated here, before the first weight
-  const bool embedding_on_host = !m->embedding_on_device();
     throw_error(ErrorKind::UnsupportedArch, store.source(), ": the CUDA kernels need head_dim 256, DeltaNet head dims 128, "
                 "conv kernel 4 and hidden/intermediate sizes that are multiples of 128");
   std::unique_ptr<Qwen35Gpu> m(new Qwen35Gpu());
@@ -130,6 +128,8 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
   d.intermediate = c.intermediate_size; d.vocab = c.vocab_size; d.rotary_dim = c.rotary_dim();
   d.rope_theta = float(c.rope_theta); d.eps = float(c.rms_norm_eps);
   for (auto t : c.layer_types) d.full_attention.push_back(t == qwen35::LayerType::FullAttention);
+  m->adopt_plan(plan);  // every arena allocated here, before the first weight
+  const bool embedding_on_host = !m->embedding_on_device();
 
   Binder b(store, c);
   const std::string P = c.weight_prefix;
