@@ -124,12 +124,16 @@ class CudaBackend final : public ModelBackend {
     if (kv == kv_) return;
     // Recompute the cached tokens at the new width: exact, and the history is on the host.
     const std::vector<int32_t> replay = history_;
+    try {
+      model_->allocate_cache(context_max(), kv.k_bits, kv.v_bits);
+    } catch (const Error&) {
+      // A larger mode that does not fit: keep running the old one. A grow may already have
+      // released the old cache, so rebuild it (it fitted a moment ago) before reporting.
+      rebuild_cache(replay);
+      throw;
+    }
     kv_ = kv;
-    model_->allocate_cache(context_max(), kv_.k_bits, kv_.v_bits);
-    n_cached_ = 0;
-    history_.clear();
-    snapshot_pos_ = -1;
-    if (!replay.empty()) forward(replay, 0, nullptr, 0);
+    rebuild_cache(replay, /*allocated=*/true);
   }
   KvConfig kv() const override { return kv_; }
 
@@ -183,6 +187,16 @@ class CudaBackend final : public ModelBackend {
     if (token < 0 || token >= config_.vocab_size)
       throw_error(ErrorKind::InvalidArgument, "CUDA backend: token id ", std::to_string(token), " outside the vocabulary of ",
                   std::to_string(config_.vocab_size));
+  }
+
+  // Allocates the cache for kv_ (unless `allocated`) and recomputes the history into it: exact,
+  // since the tokens are on the host.
+  void rebuild_cache(const std::vector<int32_t>& replay, bool allocated = false) {
+    if (!allocated) model_->allocate_cache(context_max(), kv_.k_bits, kv_.v_bits);
+    n_cached_ = 0;
+    history_.clear();
+    snapshot_pos_ = -1;
+    if (!replay.empty()) forward(replay, 0, nullptr, 0);
   }
 
   void step(int32_t token) {

@@ -238,8 +238,9 @@ void Qwen35Gpu::destroy_graph() {
 
 void Qwen35Gpu::allocate_cache(int capacity, int k_bits, int v_bits) {
   destroy_graph();
-  kv_.clear();
+  // May throw (a larger cache that does not fit): the old views stay valid until it succeeds.
   replan_cache(capacity, k_bits, v_bits);  // the arenas for this context and mode; scratch may move
+  kv_.clear();
   allocate_activations();
   kv_layers_.assign(dims_.layers, KvLayer{});
   capacity_ = capacity;
