@@ -87,14 +87,14 @@ void DeviceArenas::allocate(Slot& slot, const Arena& arena, const Plan& plan) {
 bool DeviceArenas::relayout(const Plan& plan, ArenaId id) {
   const Arena& arena = plan.arena(id);
   Slot& slot = slots_[size_t(id)];
-  if (arena.bytes <= slot.bytes) {
+  if (arena.device_bytes() == slot.bytes) {
     slot.carver = ArenaCarver(arena, slot.ptr, slot.bytes);
     return false;
   }
-  // Growing: the new arena must fit in what is free plus what this one gives back.
+  // A new size. Growing, the new arena must fit in what is free plus what this one gives back.
   size_t free_b = 0, total = 0;
   check(cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo");
-  if (arena.device_bytes() > free_b + slot.bytes)
+  if (arena.device_bytes() > slot.bytes && arena.device_bytes() > free_b + slot.bytes)
     throw_error(ErrorKind::OutOfMemory, "the VRAM arena '", planner::to_string(id), "' must grow to ", mib(arena.device_bytes()),
                 " but only ", mib(free_b + slot.bytes), " are free (with its current ", mib(slot.bytes),
                 "). The plan: ", describe_plan(plan));

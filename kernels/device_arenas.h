@@ -63,10 +63,11 @@ class DeviceArenas {
   const ArenaCarver& operator[](planner::ArenaId id) const { return slots_[size_t(id)].carver; }
 
   // Lays arena `id` out as `plan` says (a KV cache for a new context or KV width): in place
-  // when the new layout fits the allocation (no CUDA call), else the old allocation is freed
-  // and a new one made, after checking the device has room for it (Error{OutOfMemory} then
-  // leaves the old one untouched). Returns true when it allocated. Regions carved before are
-  // invalid afterwards: carve again.
+  // when the new layout needs the same device bytes (no CUDA call); smaller, the old allocation
+  // is freed and the smaller one made, so the VRAM goes back to the system (the user switched
+  // to a narrower KV mode to free it); larger, the same after checking the device has room
+  // (Error{OutOfMemory} then leaves the old one untouched). Returns true when it allocated.
+  // Regions carved before are invalid afterwards: carve again.
   bool relayout(const planner::Plan& plan, planner::ArenaId id);
 
   // Sum of the allocations: what the plan predicts as Plan::allocated_bytes().
