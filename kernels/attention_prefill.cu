@@ -1,6 +1,7 @@
 #include <cmath>
 #include <string>
 
+#include "attention_head.cuh"
 #include "attention_prefill.h"
 #include "core/error.h"
 #include "cuda_check.h"
@@ -13,70 +14,10 @@ constexpr int kWarps = 8;  // query rows (tokens) per block, one per warp
 constexpr int kTok = 4;    // keys per warp iteration, loads issued before use
 constexpr float kNegInf = -INFINITY;
 
-// --- per-row preparation: the arithmetic of attention.cu's prep, one row per block ---
-
-__device__ float wht256_block(float v, float* buf) {
-  const int t = threadIdx.x;
-  for (int s = 1; s < kD; s <<= 1) {
-    buf[t] = v;
-    __syncthreads();
-    const float o = buf[t ^ s];
-    v = (t & s) ? (o - v) : (v + o);
-    __syncthreads();
-  }
-  return v * 0.0625f;  // 1/sqrt(256)
-}
-
-__device__ float block_sum256(float v, float* scratch) {
-  for (int m = 16; m; m >>= 1) v += __shfl_xor_sync(0xffffffffu, v, m);
-  __syncthreads();
-  if ((threadIdx.x & 31) == 0) scratch[threadIdx.x >> 5] = v;
-  __syncthreads();
-  float s = 0;
-  for (int i = 0; i < 8; ++i) s += scratch[i];
-  return s;
-}
-
-__device__ float norm_rope(float x, const float* w, const AttentionPrefillArgs& a, int pos, float* buf, float* scratch) {
-  const int t = threadIdx.x;
-  const float r = rsqrtf(block_sum256(x * x, scratch) / kD + a.eps);
-  x = x * r * (1.0f + w[t]);
-  buf[t] = x;
-  __syncthreads();
-  const int half = a.rotary_dim / 2;
-  float y = x;
-  if (t < a.rotary_dim) {
-    const int i = t < half ? t : t - half;
-    const float inv_freq = powf(a.rope_theta, -2.0f * i / a.rotary_dim);
-    const float ang = float(pos) * inv_freq;
-    float sn, cs;
-    sincosf(ang, &sn, &cs);
-    y = t < half ? x * cs - buf[t + half] * sn : x * cs + buf[t - half] * sn;
-  }
-  __syncthreads();
-  return y;
-}
-
-__device__ void store_kv(const KvSide& side, const float* codebook, size_t slot, float x, float* buf, float* scratch) {
-  const int t = threadIdx.x;
-  if (side.bits == 16) {
-    reinterpret_cast<__half*>(side.data)[slot * kD + t] = __float2half(x);
-    return;
-  }
-  const float n = fmaxf(sqrtf(block_sum256(x * x, scratch)), 1e-10f);
-  const float z = wht256_block(x, buf) * 16.0f / n;
-  const int levels = 1 << side.bits;
-  int code = 0;
-  for (int k = 0; k + 1 < levels; ++k) code += (codebook[k] + codebook[k + 1]) * 0.5f < z;  // ties go low
-  __shared__ uint8_t codes[kD];
-  codes[t] = uint8_t(code);
-  __syncthreads();
-  if (t < 32) {
-    kv_pack_lane(side.bits, codes + t * 8, side.data + slot * kv_vector_bytes(side.bits), t);
-    if (t == 0) side.norms[slot] = __float2half(n);
-  }
-  __syncthreads();
-}
+// Per-head arithmetic shared with decode (one copy: identical cache bytes).
+using attention_head::norm_rope;
+using attention_head::store_kv;
+using attention_head::wht256_block;
 
 // Grid (row, heads + kv_heads): query heads to q_work, KV heads into the cache.
 __global__ void __launch_bounds__(256) prep_kernel(AttentionPrefillArgs a) {
