@@ -6,62 +6,18 @@
 // the kernel under test. Tolerance: relative error < 1e-3 (fp16 storage is mirrored in the
 // reference; a code can flip only on an exact midpoint tie).
 #include "attention.h"
+#include "attention_reference.h"
 #include "gpu_test_util.h"
 
 namespace hlwq::cuda::test {
 namespace {
 
-constexpr int D = 256;
-
 // The converged table of every KV width (hlwq-format.md section 2; 5 bits as the weights').
 std::vector<float> kv_book(int bits) { return bits == 5 ? q5_table() : kv_table(bits); }
 
-struct RefCache {
-  int bits;
-  std::vector<float> table;
-  std::vector<double> H;
-  std::vector<std::vector<double>> rows;  // per (token, kv head): reconstructed vector
-
-  std::vector<double> store(const std::vector<double>& x) const {
-    std::vector<double> out(D);
-    if (bits == 16) {
-      for (int i = 0; i < D; ++i) out[i] = half_to_float(float_to_half(float(x[i])));
-      return out;
-    }
-    double nn = 0;
-    for (double v : x) nn += v * v;
-    const double n = std::max(std::sqrt(nn), 1e-10);
-    std::vector<double> xn(D);
-    for (int i = 0; i < D; ++i) xn[i] = x[i] / n;
-    auto z = matvec(H, xn.data(), D);
-    std::vector<double> c(D);
-    for (int i = 0; i < D; ++i) {
-      z[i] *= std::sqrt(double(D));
-      int code = 0;
-      for (size_t k = 0; k + 1 < table.size(); ++k) code += (double(table[k]) + table[k + 1]) * 0.5 < z[i];
-      c[i] = table[code] / std::sqrt(double(D));
-    }
-    const auto r = matvec(H, c.data(), D);
-    const double nh = half_to_float(float_to_half(float(n)));
-    for (int i = 0; i < D; ++i) out[i] = nh * r[i];
-    return out;
-  }
-};
-
-std::vector<double> norm_rope(const float* x, const std::vector<float>& w, int pos, double theta, int rot) {
-  double ss = 0;
-  for (int i = 0; i < D; ++i) ss += double(x[i]) * x[i];
-  const double r = 1.0 / std::sqrt(ss / D + 1e-6);
-  std::vector<double> y(D), out(D);
-  for (int i = 0; i < D; ++i) y[i] = x[i] * r * (1.0 + w[i]);
-  out = y;
-  for (int i = 0; i < rot / 2; ++i) {
-    const double ang = double(pos) * double(float(std::pow(theta, -2.0 * i / rot)));
-    out[i] = y[i] * std::cos(ang) - y[i + rot / 2] * std::sin(ang);
-    out[i + rot / 2] = y[i + rot / 2] * std::cos(ang) + y[i] * std::sin(ang);
-  }
-  return out;
-}
+using attention_ref::D;
+using attention_ref::norm_rope;
+using attention_ref::RefCache;
 
 void run(int heads, int kvh, int kbits, int vbits, int tokens, int splits, uint64_t seed, bool long_context = false,
          double bound = 1e-3) {
