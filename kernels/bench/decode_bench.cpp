@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "bench/bench_args.h"
 #include "core/error.h"
 #include "cuda_check.h"
 #include "device_buffer.h"
@@ -35,24 +36,8 @@ struct Options {
   bool embedding_on_host = true;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-int to_int(const std::string& option, const std::string& v) {
-  try {
-    size_t used = 0;
-    const int r = std::stoi(v, &used);
-    if (used == v.size() && r >= 0) return r;
-  } catch (...) {
-  }
-  throw_error(ErrorKind::InvalidArgument, "bench: ", option, " expects non-negative integers, got '", v, "'");
-}
+std::vector<std::string> split(const std::string& s) { return bench_args::split(s); }
+int to_int(const std::string& option, const std::string& v) { return int(bench_args::to_int("bench", option, v)); }
 
 Options parse(const std::vector<std::string>& args) {
   Options o;

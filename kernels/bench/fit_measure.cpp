@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_args.h"
 #include "core/error.h"
 #include "cuda_check.h"
 #include "cuda_context_probe.h"
@@ -43,24 +44,8 @@ struct Options {
   std::string json_path, commit = "unknown", command, context_cache;
 };
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-int64_t to_int(const std::string& option, const std::string& v) {
-  try {
-    size_t used = 0;
-    const long long r = std::stoll(v, &used);
-    if (used == v.size() && r >= 0) return r;
-  } catch (...) {
-  }
-  throw_error(ErrorKind::InvalidArgument, "fit-measure: ", option, " expects a non-negative integer, got '", v, "'");
-}
+std::vector<std::string> split(const std::string& s) { return bench_args::split(s); }
+int64_t to_int(const std::string& option, const std::string& v) { return int64_t(bench_args::to_int("fit-measure", option, v)); }
 
 Options parse(int argc, char** argv) {
   Options o;
