@@ -12,6 +12,7 @@
 #include "device_buffer.h"
 #include "formats/weights.h"
 #include "models/sampler.h"
+#include "models/sampling_params_check.h"
 #include "qwen35_gpu.h"
 #include "qwen35_plan.h"
 #include "sampling.h"
@@ -107,8 +108,8 @@ class CudaBackend final : public ModelBackend {
   int32_t decode_and_sample(int32_t token, int pos, const SamplingParams& params, std::span<const int32_t> history,
                             float uniform) override {
     // The pick runs on the device right after the step's graph; only the id comes back.
+    check_sampling_params(params, config_.vocab_size);  // a bad request changes nothing
     const GpuSamplingParams gp = gpu_params(params);
-    check_sampling_params(gp, config_.vocab_size);  // a bad request changes nothing
     if (pos != n_cached_)
       throw_error(ErrorKind::InvalidArgument, "CUDA backend: forward at position ", std::to_string(pos),
                   " but the cache holds ", std::to_string(n_cached_), " tokens");

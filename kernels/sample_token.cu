@@ -34,6 +34,7 @@
 
 #include "core/error.h"
 #include "cuda_check.h"
+#include "models/sampling_params_check.h"
 #include "sampling.h"
 
 namespace hlwq::cuda {
@@ -754,17 +755,6 @@ Layout layout(int vocab) {
 
 }  // namespace
 
-void check_sampling_params(const GpuSamplingParams& p, int vocab) {
-  const int n = (p.vocab_limit > 0 && p.vocab_limit < vocab) ? p.vocab_limit : vocab;
-  if (n <= 0) throw_error(ErrorKind::InvalidArgument, "sample_token: empty logits");
-  if (!std::isfinite(p.temperature) || p.temperature < 0)
-    throw_error(ErrorKind::InvalidArgument, "sampling temperature must be >= 0, got ", std::to_string(p.temperature));
-  if (!(p.repetition_penalty > 0) || !std::isfinite(p.repetition_penalty))
-    throw_error(ErrorKind::InvalidArgument, "repetition penalty must be > 0, got ", std::to_string(p.repetition_penalty));
-  if (!std::isfinite(p.top_p) || !std::isfinite(p.min_p) || !std::isfinite(p.presence_penalty))
-    throw_error(ErrorKind::InvalidArgument, "top_p, min_p and presence penalty must be finite numbers");
-}
-
 std::size_t GpuSampler::workspace_bytes(int vocab) { return layout(vocab).total; }
 
 GpuSampler::GpuSampler(int vocab, DeviceBuffer workspace) : vocab_(vocab) {
@@ -824,7 +814,7 @@ void GpuSampler::sync_history(const int32_t* history, std::size_t n, cudaStream_
 
 void GpuSampler::enqueue(const float* logits, const GpuSamplingParams& p, const int32_t* history,
                          std::size_t n_history, float uniform, cudaStream_t stream) {
-  check_sampling_params(p, vocab_);
+  hlwq::check_sampling_params(p, vocab_);
   Args a;
   a.logits = logits;
   a.n = (p.vocab_limit > 0 && p.vocab_limit < vocab_) ? p.vocab_limit : vocab_;

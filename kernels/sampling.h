@@ -23,7 +23,8 @@ std::size_t argmax_scratch_bytes(int vocab);
 // token_out = argmax(logits); if pos != nullptr, ++*pos.
 void sample_greedy(const float* logits, int vocab, void* scratch, int32_t* token_out, int* pos, cudaStream_t stream);
 
-// The fields of hlwq::SamplingParams the draw uses (this library does not depend on models/).
+// The fields of hlwq::SamplingParams the draw uses (the .cu files, C++17, cannot include
+// models/backend_types.h); checked by hlwq::check_sampling_params (models/sampling_params_check.h).
 struct GpuSamplingParams {
   float temperature = 0.7f;
   int top_k = 20;
@@ -33,10 +34,6 @@ struct GpuSamplingParams {
   float presence_penalty = 0.0f;
   int32_t vocab_limit = 0;
 };
-
-// Throws Error{InvalidArgument} with the CPU sampler's messages (sample_token) for the same
-// bad values, so both backends report a bad request identically.
-void check_sampling_params(const GpuSamplingParams& p, int vocab);
 
 class GpuSampler {
  public:

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "models/sampling_params_check.h"
 
 namespace hlwq {
 
@@ -32,14 +33,8 @@ int32_t argmax(std::span<const float> logits) {
 
 int32_t sample_token(std::span<float> logits, const SamplingParams& p, std::span<const int32_t> history,
                      float uniform) {
+  check_sampling_params(p, int64_t(logits.size()));
   if (p.vocab_limit > 0 && size_t(p.vocab_limit) < logits.size()) logits = logits.first(size_t(p.vocab_limit));
-  if (logits.empty()) throw_error(ErrorKind::InvalidArgument, "sample_token: empty logits");
-  if (!std::isfinite(p.temperature) || p.temperature < 0)
-    throw_error(ErrorKind::InvalidArgument, "sampling temperature must be >= 0, got ", std::to_string(p.temperature));
-  if (!(p.repetition_penalty > 0) || !std::isfinite(p.repetition_penalty))
-    throw_error(ErrorKind::InvalidArgument, "repetition penalty must be > 0, got ", std::to_string(p.repetition_penalty));
-  if (!std::isfinite(p.top_p) || !std::isfinite(p.min_p) || !std::isfinite(p.presence_penalty))
-    throw_error(ErrorKind::InvalidArgument, "top_p, min_p and presence penalty must be finite numbers");
   apply_penalties(logits, history, p.repetition_penalty, p.presence_penalty);
   if (p.temperature == 0.0f) return argmax(logits);
 
