@@ -32,6 +32,20 @@ struct Slot {
   int64_t row0 = -1, rows = 0;   // the slice in flight, row0 < 0: none
 };
 
+// Grows a pinned staging buffer and its device twin to `bytes` (the contents are not kept).
+template <class Device>
+void grow(uint8_t*& host, Device*& dev, uint64_t& cap, uint64_t bytes) {
+  if (bytes <= cap) return;
+  cudaFreeHost(host);
+  cudaFree(dev);
+  host = nullptr;
+  dev = nullptr;
+  cap = 0;
+  HLWQ_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host), bytes, cudaHostAllocDefault));
+  HLWQ_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&dev), bytes));
+  cap = bytes;
+}
+
 class CudaBlockQuantizer final : public BlockQuantizer {
  public:
   CudaBlockQuantizer(const BlockQuantizeSpec& spec, ThreadPool& pool) : pool_(pool) {
@@ -117,26 +131,8 @@ class CudaBlockQuantizer final : public BlockQuantizer {
   }
 
   void reserve(Slot& s, uint64_t in_bytes, uint64_t out_bytes) {
-    if (in_bytes > s.in_cap) {
-      cudaFreeHost(s.host_in);
-      cudaFree(s.dev_in);
-      s.host_in = nullptr;
-      s.dev_in = nullptr;
-      s.in_cap = 0;
-      HLWQ_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&s.host_in), in_bytes, cudaHostAllocDefault));
-      HLWQ_CUDA_CHECK(cudaMalloc(&s.dev_in, in_bytes));
-      s.in_cap = in_bytes;
-    }
-    if (out_bytes > s.out_cap) {
-      cudaFreeHost(s.host_out);
-      cudaFree(s.dev_out);
-      s.host_out = nullptr;
-      s.dev_out = nullptr;
-      s.out_cap = 0;
-      HLWQ_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&s.host_out), out_bytes, cudaHostAllocDefault));
-      HLWQ_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&s.dev_out), out_bytes));
-      s.out_cap = out_bytes;
-    }
+    grow(s.host_in, s.dev_in, s.in_cap, in_bytes);
+    grow(s.host_out, s.dev_out, s.out_cap, out_bytes);
   }
 
   void release() noexcept {
