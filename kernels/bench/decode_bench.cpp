@@ -109,6 +109,15 @@ class Timer {
   cudaEvent_t a_ = nullptr, b_ = nullptr;
 };
 
+// Logits of the last step that are NaN or infinite: every timed cell must produce usable ones.
+size_t nonfinite_logits(const Qwen35Gpu& model) {
+  std::vector<float> logits(model.dims().vocab);
+  check(cudaMemcpy(logits.data(), model.logits_dev(), logits.size() * 4, cudaMemcpyDeviceToHost), "logits");
+  size_t bad = 0;
+  for (float v : logits) bad += !std::isfinite(v);
+  return bad;
+}
+
 uint64_t used_vram() {
   size_t free_b = 0, total = 0;
   check(cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo");
@@ -242,10 +251,7 @@ int run_bench(const std::vector<std::string>& args) {
           model->step_graph(s, ctx + 3 + i);
           ms.push_back(t.stop_ms(s));
         }
-        std::vector<float> logits(dims.vocab);
-        check(cudaMemcpy(logits.data(), model->logits_dev(), logits.size() * 4, cudaMemcpyDeviceToHost), "logits");
-        size_t bad = 0;
-        for (float v : logits) bad += !std::isfinite(v);
+        const size_t bad = nonfinite_logits(*model);
         const double med = median(ms);
         const uint64_t bpt = model->bytes_per_token(ctx);
         const double roof = bw / bpt;
@@ -365,10 +371,7 @@ int run_bench(const std::vector<std::string>& args) {
         model->prefill(ids.data(), T, 0, s);  // rewrites the same cache slots; the state just runs on
         ms.push_back(t.stop_ms(s));
       }
-      std::vector<float> logits(dims.vocab);
-      check(cudaMemcpy(logits.data(), model->logits_dev(), logits.size() * 4, cudaMemcpyDeviceToHost), "logits");
-      size_t bad = 0;
-      for (float v : logits) bad += !std::isfinite(v);
+      const size_t bad = nonfinite_logits(*model);
       const double med = median(ms);
       r.update({{"ms", med}, {"tokens_per_s", T / (med * 1e-3)}, {"ms_all", ms}, {"nonfinite_logits", bad},
                 {"vram_used_bytes", used_vram()},
