@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "args.h"
+#include "kv_flag.h"
 #include "command.h"
 #include "core/error.h"
 #include "planner/fit.h"
@@ -211,11 +212,7 @@ int run_fit(const std::vector<std::string>& argv) {
 
   planner::PlanOptions options;
   options.context_length = args.int_or("ctx", 8192);
-  if (auto kv = args.value("kv")) {
-    auto parsed = parse_kv_name(*kv);
-    if (!parsed) throw_error(ErrorKind::InvalidArgument, "option --kv: '", *kv, "' is not fp16, q4, q3, q2 or kXvY");
-    options.kv = *parsed;
-  }
+  options.kv = kv_option(args, options.kv);
   options.embedding = parse_embedding(args.value_or("embedding", "auto"));
   const int margin = args.int_or("margin-mib", 512);
   if (margin < 0) throw_error(ErrorKind::InvalidArgument, "option --margin-mib: must not be negative");

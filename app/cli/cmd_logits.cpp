@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "args.h"
+#include "kv_flag.h"
 #include "command.h"
 #include "core/error.h"
 #include "session/model_loader.h"
@@ -49,12 +50,7 @@ int run_logits(const std::vector<std::string>& argv) {
   BackendOptions bo;
   bo.context_length = int(ids.size());
   bo.threads = args.int_or("threads", 0);
-  bo.kv = KvConfig::uniform(32);  // exact by default: this command is a reference
-  if (auto kv = args.value("kv")) {
-    auto parsed = parse_kv_name(*kv);
-    if (!parsed) throw_error(ErrorKind::InvalidArgument, "--kv ", *kv, ": expected fp32, fp16, q5, q4, q3, q2 or kXvY");
-    bo.kv = *parsed;
-  }
+  bo.kv = kv_option(args, KvConfig::uniform(32));  // exact by default: this command is a reference
   const BackendKind kind = parse_backend_kind(args.value_or("backend", "cpu"));
   const LoadedModel m = load_model(*model, kind == BackendKind::Cpu ? 0 : 5);
   auto backend = make_backend(kind, m.source, bo);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "args.h"
+#include "kv_flag.h"
 #include "command.h"
 #include "core/error.h"
 #include "session/model_loader.h"
@@ -45,11 +46,7 @@ int run_ppl(const std::vector<std::string>& argv) {
   BackendOptions bo;
   bo.context_length = ctx;
   bo.threads = args.int_or("threads", 0);
-  if (auto kv = args.value("kv")) {
-    auto parsed = parse_kv_name(*kv);
-    if (!parsed) throw_error(ErrorKind::InvalidArgument, "--kv ", *kv, ": expected fp16, q4, q3, q2 or kXvY");
-    bo.kv = *parsed;
-  }
+  bo.kv = kv_option(args, bo.kv);
   const BackendKind kind = parse_backend_kind(args.value_or("backend", "cpu"));
   const LoadedModel m = load_model(*model, kind == BackendKind::Cpu ? 0 : 5);
   auto tok = Tokenizer::load(m.dir);

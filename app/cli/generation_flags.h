@@ -5,6 +5,7 @@
 
 #include "args.h"
 #include "core/error.h"
+#include "kv_flag.h"
 #include "session/session.h"
 
 namespace hlwq::cli {
@@ -28,14 +29,6 @@ inline std::string model_path(const Args& args) {
   auto m = args.value("model") ? args.value("model") : args.value("m");
   if (!m) throw_error(ErrorKind::InvalidArgument, "missing -m MODEL");
   return *m;
-}
-
-inline KvConfig kv_option(const Args& args, KvConfig fallback = {}) {
-  auto kv = args.value("kv");
-  if (!kv) return fallback;
-  auto parsed = parse_kv_name(*kv);
-  if (!parsed) throw_error(ErrorKind::InvalidArgument, "--kv ", *kv, ": expected fp16, q4, q3, q2 or kXvY (e.g. k16v4)");
-  return *parsed;
 }
 
 inline LoadOptions load_options(const Args& args) {
