@@ -36,8 +36,31 @@ constexpr int kXsOffset = kTableBytes + kMaxSlots * 16 * 4 + kWarps * 4;
 struct Plan {
   int tiles = 0, nb = 0, sb = 0, slices = 0, units = 0;
   int aligned = 1;
-  int nbx = 0;  // most blocks of activations one CTA holds
+  int nbx = 0;       // most blocks of activations one CTA holds
+  int meet = 0;      // Store/SwiGLU ranges split anywhere; the two CTAs of a shared tile meet in g_meet
+  int prefetch = 0;  // units per warp prefetched into L2 before griddepcontrol.wait
+  unsigned long long* trace = nullptr;  // per-CTA timestamps (gemv_q5_tuning().trace)
 };
+
+constexpr int kTraceWords = 24;  // per CTA: entry, table, wait, prologue, loop, exit, smid, -, 16 warps
+
+__device__ __forceinline__ unsigned long long global_ns() {
+  unsigned long long t;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  return t;
+}
+
+__device__ __forceinline__ void stamp(const Plan& p, int word) {
+  if (p.trace && threadIdx.x == 0) p.trace[blockIdx.x * kTraceWords + word] = global_ns();
+}
+
+// Partial sums of the tiles that two CTAs share (Plan::meet): boundary b between CTA b and
+// b + 1 holds 16 row sums and an arrival count. The second CTA to arrive finishes the tile
+// and zeroes both for the next launch (which touches them only after griddepcontrol.wait),
+// so one GEMV may run on a device at a time, the decode stream's order.
+constexpr int kMaxGrid = 1024;
+__device__ float g_meet_sum[kMaxGrid][16];
+__device__ int g_meet_count[kMaxGrid];
 
 __device__ __forceinline__ float silu(float v) { return v / (1.0f + __expf(-v)); }
 
@@ -204,6 +227,26 @@ __device__ __forceinline__ Unit load_unit(const GemvArgs& a, const Plan& p, cons
   return d;
 }
 
+__device__ __forceinline__ void bulk_prefetch_l2(const void* ptr, uint32_t bytes) {
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(ptr), "r"(bytes) : "memory");
+}
+
+// L2 prefetch of a warp's units [u, end) up to Plan::prefetch of them (lane j takes unit
+// u + j): their DRAM reads overlap the wait for the previous kernel and the prologue, so the
+// main loop's first refills hit L2 instead of restarting the DRAM pipeline.
+__device__ __forceinline__ void prefetch_units(const GemvArgs& a, const Plan& p, int u, int end, int rows, int lane) {
+  u += lane;
+  if (lane >= p.prefetch || u >= end) return;
+  const int st = u / p.sb, bi = u - st * p.sb, slice = st / p.tiles, tile = st - slice * p.tiles;
+  const int rit = min(16, rows - tile * 16);
+  const uint32_t base = uint32_t(tile) * 16 * p.nb + uint32_t(slice * p.sb + bi) * rit;
+  bulk_prefetch_l2(a.w.nib + base * 4, rit * 64);
+  bulk_prefetch_l2(a.w.hi + base * 4, rit * 16);
+  const uintptr_t n0 = reinterpret_cast<uintptr_t>(a.w.norms + base) & ~uintptr_t(15);
+  const uintptr_t n1 = (reinterpret_cast<uintptr_t>(a.w.norms + base + rit) + 15) & ~uintptr_t(15);
+  bulk_prefetch_l2(reinterpret_cast<const void*>(n0), uint32_t(n1 - n0));
+}
+
 // Byte offset of pair p's table entry for this lane (q5_matrix.h): pairs 0-14 take a rotate
 // and a LOP3, pair 15 is gathered from the five spare fields.
 template <int P>
@@ -287,6 +330,38 @@ __device__ __forceinline__ void compute_unit(const Unit& d, uint32_t lane4, floa
   acc1 = fmaf(c[2], n.y * sc, acc1);
 }
 
+// One CTA's partial sums of a tile it shares with a neighbour (Plan::meet), done by warp 0:
+// add them to the boundary's slot; the second CTA to arrive applies the epilogue.
+template <GemvOutput OUT>
+__device__ void meet(const GemvArgs& a, float* part, int tile, int b) {
+  if (threadIdx.x >= 32) return;
+  const int lane = threadIdx.x;
+  if (lane < 16) {
+    atomicAdd(&g_meet_sum[b][lane], part[lane]);
+    __threadfence();
+  }
+  __syncwarp();
+  int second = 0;
+  if (lane == 0) {
+    second = atomicAdd(&g_meet_count[b], 1);
+    __threadfence();
+  }
+  second = __shfl_sync(0xffffffffu, second, 0);
+  if (lane < 16) part[lane] = 0.0f;
+  if (!second) return;
+  const float v = lane < 16 ? __ldcg(&g_meet_sum[b][lane]) : 0.0f;
+  const float up = __shfl_down_sync(0xffffffffu, v, 1);
+  if (lane < 16) g_meet_sum[b][lane] = 0.0f;
+  if (lane == 0) g_meet_count[b] = 0;
+  const int row = tile * 16 + lane;
+  if (lane >= 16 || row >= a.w.rows) return;
+  if constexpr (OUT == GemvOutput::SwiGlu) {
+    if (lane % 2 == 0) a.out[row / 2] = silu(v) * up;
+  } else {
+    a.out[row] = v;
+  }
+}
+
 // Units of weights in flight per lane while one is computed (registers: 11 per unit).
 constexpr int kDepth = 4;
 
@@ -300,6 +375,7 @@ __global__ void __launch_bounds__(kThreads, 1) gemv_q5_kernel(GemvArgs a, Plan p
   // ours leave it and build their table and fetch their first weights during our tail; its
   // griddepcontrol.wait still waits for all of this grid's writes.
   asm volatile("griddepcontrol.launch_dependents;");
+  stamp(p, 0);
   float* acc = reinterpret_cast<float*>(smem + kTableBytes);
   float* scratch = acc + kMaxSlots * 16;
   unsigned char* xs = smem + kXsOffset;
@@ -307,6 +383,11 @@ __global__ void __launch_bounds__(kThreads, 1) gemv_q5_kernel(GemvArgs a, Plan p
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const uint32_t lane4 = uint32_t(lane) * 4;
   int u0, u1;
+  if (p.trace && threadIdx.x == 0) {
+    unsigned smid;
+    asm("mov.u32 %0, %%smid;" : "=r"(smid));
+    p.trace[blockIdx.x * kTraceWords + 6] = smid;
+  }
   if (p.aligned) {
     u0 = int((long long)blockIdx.x * p.tiles / gridDim.x) * p.nb;
     u1 = int((long long)(blockIdx.x + 1) * p.tiles / gridDim.x) * p.nb;
@@ -334,14 +415,18 @@ __global__ void __launch_bounds__(kThreads, 1) gemv_q5_kernel(GemvArgs a, Plan p
       step(lw, p, rows, blk0, g, t);
     }
     if (rs0 == st_lo) {
+      if (p.prefetch) prefetch_units(a, p, wu0 + kDepth, wu1, rows, lane);
       build_table(reinterpret_cast<uint32_t*>(smem), a.codebook);
       for (int i = threadIdx.x; i < kMaxSlots * 16; i += kThreads) acc[i] = 0.0f;
+      stamp(p, 1);
       // Launched as a programmatic dependent, everything above overlaps the previous kernel;
       // from here on its outputs (our input, the residual) are read. A no-op otherwise.
       asm volatile("griddepcontrol.wait;" ::: "memory");
+      stamp(p, 2);
       prologue<IN>(a, xs, scratch, blk0, blk1);
     }
     __syncthreads();
+    stamp(p, 3);
 
     float acc0 = 0.0f, acc1 = 0.0f;
     for (int n = wu1 - wu0; n > 0; n -= kDepth) {
@@ -361,10 +446,16 @@ __global__ void __launch_bounds__(kThreads, 1) gemv_q5_kernel(GemvArgs a, Plan p
         step(lw, p, rows, blk0, g, t);
       }
     }
+    if (p.trace && lane == 0) p.trace[blockIdx.x * kTraceWords + 8 + warp] = global_ns();
     __syncthreads();
+    stamp(p, 4);
+    // Tiles shared with the previous / next CTA (Plan::meet) are finished in meet().
+    const bool part_lo = p.meet && rs0 == st_lo && u0 % p.sb != 0;
+    const bool part_hi = p.meet && rs1 > st_hi && u1 % p.sb != 0;
     for (int i = threadIdx.x; i < (rs1 - rs0) * 16; i += kThreads) {
       const int st = rs0 + i / 16, r = i % 16;
       const int row = (st % p.tiles) * 16 + r;
+      if ((part_lo && st == st_lo) || (part_hi && st == st_hi)) continue;
       if (row >= rows) {
         acc[i] = 0.0f;
         continue;
@@ -385,6 +476,11 @@ __global__ void __launch_bounds__(kThreads, 1) gemv_q5_kernel(GemvArgs a, Plan p
         acc[i] = 0.0f;
       }
     }
+    if constexpr (OUT != GemvOutput::AddResidual) {
+      if (part_lo) meet<OUT>(a, acc, st_lo % p.tiles, blockIdx.x - 1);
+      if (part_hi) meet<OUT>(a, acc + (st_hi - rs0) * 16, st_hi % p.tiles, blockIdx.x);
+    }
+    stamp(p, 5);
     if (rs1 > st_hi) break;
     __syncthreads();
     rs0 = rs1;
@@ -417,7 +513,7 @@ int device_smem_optin() {
   return bytes;
 }
 
-Plan make_plan(const Q5Matrix& w, bool split_k, int grid) {
+Plan make_plan(const Q5Matrix& w, bool split_k, bool meet, int grid) {
   Plan p;
   p.tiles = (w.rows + 15) / 16;
   p.nb = w.cols / 128;
@@ -431,8 +527,13 @@ Plan make_plan(const Q5Matrix& w, bool split_k, int grid) {
   }
   p.slices = p.nb / p.sb;
   p.units = p.slices * p.tiles * p.sb;
-  p.aligned = split_k ? 0 : 1;
-  if (p.aligned) {
+  // Whole tiles per CTA leave up to one tile of imbalance (gate/up: 2176 tiles on 132 SMs,
+  // 17 against 16.5 on average); with meet, ranges split anywhere and a tile cut between two
+  // CTAs is summed in g_meet. Every CTA then holds at least one tile's units (grid <= tiles),
+  // so a tile is never cut twice.
+  p.meet = !split_k && meet && grid > 1 && grid <= kMaxGrid && p.tiles >= grid ? 1 : 0;
+  p.aligned = split_k || p.meet ? 0 : 1;
+  if (p.aligned || p.meet) {
     p.nbx = p.nb;
   } else {  // a CTA's units span at most this many tile slices, so this many K slices
     const int per_cta = (p.units + grid - 1) / grid;
@@ -443,13 +544,17 @@ Plan make_plan(const Q5Matrix& w, bool split_k, int grid) {
 }
 
 // Programmatic dependent launch lets the table build and the first weight loads run while
-// the previous kernel drains; HLWQ_GEMV_PDL=0 turns it off for A/B timing.
-bool use_pdl() {
-  static const bool v = [] {
-    const char* e = std::getenv("HLWQ_GEMV_PDL");
-    return !(e && std::string(e) == "0");
-  }();
-  return v;
+// the previous kernel drains (HLWQ_GEMV_PDL=0 turns it off for A/B timing).
+GemvTuning tuning_from_env() {
+  GemvTuning t;
+  auto env = [](const char* name, int fallback) {
+    const char* e = std::getenv(name);
+    return e && *e ? std::atoi(e) : fallback;
+  };
+  t.pdl = env("HLWQ_GEMV_PDL", 1) != 0;
+  t.meet = env("HLWQ_GEMV_MEET", t.meet ? 1 : 0) != 0;
+  t.prefetch_units = std::clamp(env("HLWQ_GEMV_PREFETCH", t.prefetch_units), 0, 32);
+  return t;
 }
 
 template <GemvInput IN, GemvOutput OUT>
@@ -459,7 +564,11 @@ void launch(const GemvArgs& a, cudaStream_t stream) {
   const int tiles = (a.w.rows + 15) / 16;
   const long long units = (long long)tiles * (a.w.cols / 128);
   const int grid = int(std::min<long long>(device_sms(), split_k ? units : tiles));
-  const Plan p = make_plan(a.w, split_k, grid);
+  GemvTuning& tune = gemv_q5_tuning();
+  Plan p = make_plan(a.w, split_k, tune.meet, grid);
+  p.prefetch = tune.prefetch_units;
+  if (tune.trace && tune.trace_next < tune.trace_launches)
+    p.trace = tune.trace + std::size_t(tune.trace_next++) * tune.trace_ctas * kTraceWords;
   const std::size_t smem = smem_bytes(p.nbx);
   if (smem > std::size_t(device_smem_optin()))
     throw_error(ErrorKind::InvalidArgument, "gemv_q5: ", std::to_string(a.w.cols), " input columns need ",
@@ -480,7 +589,7 @@ void launch(const GemvArgs& a, cudaStream_t stream) {
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = use_pdl() ? 1 : 0;
+  cfg.numAttrs = tune.pdl ? 1 : 0;
   check(cudaLaunchKernelEx(&cfg, kernel, a, p), "cudaLaunchKernelEx(gemv_q5)");
   check_launch("gemv_q5");
 }
@@ -518,5 +627,12 @@ void gemv_q5(const GemvArgs& a, GemvInput input, GemvOutput output, cudaStream_t
 }
 
 std::size_t gemv_q5_smem_bytes(int cols) { return smem_bytes(cols / 128); }
+
+GemvTuning& gemv_q5_tuning() {
+  static GemvTuning t = tuning_from_env();
+  return t;
+}
+
+int gemv_q5_trace_words() { return kTraceWords; }
 
 }  // namespace hlwq::cuda

@@ -41,4 +41,21 @@ void gemv_q5(const GemvArgs& args, GemvInput input, GemvOutput output, cudaStrea
 // that it fits and throws Error{InvalidArgument} naming the width if not).
 std::size_t gemv_q5_smem_bytes(int cols);
 
+// How gemv_q5 launches, process-wide; the defaults are the measured best. The environment
+// overrides them once at first use (HLWQ_GEMV_PDL=0|1, HLWQ_GEMV_MEET=0|1,
+// HLWQ_GEMV_PREFETCH=units) for A/B timing; tests and the trace tool set the fields directly.
+struct GemvTuning {
+  bool pdl = true;         // programmatic dependent launch: table build + first loads overlap the previous kernel
+  bool meet = false;       // Store/SwiGLU: split rows between CTAs anywhere, shared tiles summed in a side buffer
+  int prefetch_units = 0;  // 16x128 tile-blocks per warp prefetched into L2 before waiting on the previous kernel
+  // Diagnostics: while trace is set, launch k (k < trace_launches, counted by trace_next) has
+  // each CTA c write gemv_q5_trace_words() globaltimer stamps at trace + (k * trace_ctas + c)
+  // * words: entry, table built, wait done, prologue done, loop done, exit, SM id, unused,
+  // then each of the 16 warps' loop end. trace_ctas must be >= the SM count.
+  unsigned long long* trace = nullptr;
+  int trace_launches = 0, trace_ctas = 0, trace_next = 0;
+};
+GemvTuning& gemv_q5_tuning();
+int gemv_q5_trace_words();
+
 }  // namespace hlwq::cuda

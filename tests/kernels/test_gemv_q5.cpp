@@ -211,6 +211,82 @@ TEST(GemvQ5, MatchesCpuReferenceAt27BShapes) {
   run_case({248320, 5120, GemvInput::RmsNorm1p, GemvOutput::Store}, 904);     // lm_head
 }
 
+// The launch options (GemvTuning) changed for one test and restored after it.
+struct TuningScope {
+  GemvTuning saved = gemv_q5_tuning();
+  ~TuningScope() { gemv_q5_tuning() = saved; }
+};
+
+// Store and SwiGLU with row ranges split between CTAs anywhere: the tiles two CTAs share are
+// summed through the side buffer and finished by the second to arrive. Shapes with more
+// tiles than SMs (so some tiles are cut), a short last tile, and repeated launches (each one
+// must leave the side buffer zeroed for the next).
+TEST(GemvQ5, SharedTilesMeetAcrossCtas) {
+  HLWQ_REQUIRE_GPU();
+  TuningScope scope;
+  gemv_q5_tuning().meet = true;
+  uint64_t seed = 500;
+  for (int rep = 0; rep < 2; ++rep)
+    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{2200, 256}, {2206, 384}, {4100, 128}, {3000, 640}})
+      for (GemvInput in : {GemvInput::Plain, GemvInput::RmsNorm1p})
+        for (GemvOutput out : {GemvOutput::Store, GemvOutput::SwiGlu}) run_case({rows, cols, in, out}, seed++);
+  run_case({34816, 5120, GemvInput::RmsNorm1p, GemvOutput::SwiGlu}, 910);  // gate/up
+  run_case({16480, 5120, GemvInput::RmsNorm1p, GemvOutput::Store}, 911);   // DeltaNet in_proj
+  run_case({14336, 5120, GemvInput::RmsNorm1p, GemvOutput::Store}, 912);   // attention in_proj
+  run_case({5120, 17408, GemvInput::Plain, GemvOutput::AddResidual}, 913); // down (not affected)
+}
+
+// Prefetching weights into L2 before the wait changes no result.
+TEST(GemvQ5, L2PrefetchKeepsResults) {
+  HLWQ_REQUIRE_GPU();
+  TuningScope scope;
+  gemv_q5_tuning().prefetch_units = 8;
+  uint64_t seed = 600;
+  for (auto [rows, cols] : std::vector<std::pair<int, int>>{{37, 1152}, {300, 640}, {2200, 256}})
+    for (GemvOutput out : {GemvOutput::Store, GemvOutput::AddResidual, GemvOutput::SwiGlu})
+      run_case({rows, cols, GemvInput::RmsNorm1p, out}, seed++);
+  run_case({5120, 17408, GemvInput::Plain, GemvOutput::AddResidual}, 920);
+}
+
+// The diagnostic trace: every CTA of the launch stamps its phases in order.
+TEST(GemvQ5, TraceStampsEveryCtaInOrder) {
+  HLWQ_REQUIRE_GPU();
+  TuningScope scope;
+  int dev = 0, sms = 0;
+  ASSERT_EQ(cudaGetDevice(&dev), cudaSuccess);
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev), cudaSuccess);
+  const int words = gemv_q5_trace_words();
+  Dev<unsigned long long> trace(size_t(sms) * words);
+  ASSERT_EQ(cudaMemset(trace.p, 0, size_t(sms) * words * 8), cudaSuccess);
+  GemvTuning& t = gemv_q5_tuning();
+  t.trace = trace.p;
+  t.trace_launches = 1;
+  t.trace_ctas = sms;
+  t.trace_next = 0;
+  const int rows = 16 * sms * 3, cols = 512;  // three tiles per CTA
+  Dev<uint8_t> storage(Q5Matrix::bytes_for(rows, cols));
+  ASSERT_EQ(cudaMemset(storage.p, 0x5a, Q5Matrix::bytes_for(rows, cols)), cudaSuccess);
+  const auto x = uniform(cols, -1.f, 1.f, 1);
+  const auto table = asymmetric_table();
+  Dev<float> dx(x), dtable(table), dout(rows);
+  GemvArgs a{q5_matrix_in(storage.p, rows, cols), dx.p, nullptr, nullptr, 1e-6f, dout.p, dtable.p};
+  gemv_q5(a, GemvInput::Plain, GemvOutput::Store, nullptr);
+  gemv_q5(a, GemvInput::Plain, GemvOutput::Store, nullptr);  // past trace_launches: not traced
+  EXPECT_EQ(t.trace_next, 1);
+  const auto got = trace.download();
+  for (int c = 0; c < sms; ++c) {
+    const unsigned long long* w = &got[size_t(c) * words];
+    SCOPED_TRACE("cta " + std::to_string(c));
+    EXPECT_GT(w[0], 0u);
+    for (int i = 1; i < 6; ++i) EXPECT_LE(w[i - 1], w[i]) << "stamp " << i;
+    EXPECT_LT(w[6], 1024u);  // SM id
+    for (int k = 0; k < 16; ++k) {
+      EXPECT_LE(w[3], w[8 + k]) << "warp " << k;
+      EXPECT_LE(w[8 + k], w[4]) << "warp " << k;
+    }
+  }
+}
+
 TEST(GemvQ5, RejectsBadShapes) {
   HLWQ_REQUIRE_GPU();
   GemvArgs a;
