@@ -75,6 +75,8 @@ __device__ float block_sum(float v, float* scratch) {
   return s;
 }
 
+// The input and the gate are read from L2 (__ldcg): in a chain they were written by other
+// SMs since this SM last read them, and L1 is not coherent.
 // Rotated input of blocks [b0, b1) as fp16 scaled per block by a power of two (so any
 // activation range fits fp16 with full relative precision); the scale goes in each run's pad.
 // Each warp loads two blocks before working on them (their L2 latencies overlap). When the
@@ -87,7 +89,7 @@ __device__ void prologue(const GemvArgs& a, unsigned char* xs, float* scratch, i
   float scale = 1.0f, ss = 0.0f;
   if (IN == GemvInput::RmsNorm1p && !fused_rms) {
     for (int c = threadIdx.x * 4; c < cols; c += kThreads * 4) {
-      const float4 v = *reinterpret_cast<const float4*>(a.in + c);
+      const float4 v = __ldcg(reinterpret_cast<const float4*>(a.in + c));
       ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
     }
     scale = rsqrtf(block_sum(ss, scratch) / cols + a.eps);
@@ -101,9 +103,9 @@ __device__ void prologue(const GemvArgs& a, unsigned char* xs, float* scratch, i
     for (int h = 0; h < 2; ++h) {
       const int c = (first + h * kWarps) * 128 + lane * 4;
       if (first + h * kWarps >= b1) break;
-      in4[h] = *reinterpret_cast<const float4*>(a.in + c);
+      in4[h] = __ldcg(reinterpret_cast<const float4*>(a.in + c));
       if constexpr (IN == GemvInput::RmsNorm1p) w4[h] = *reinterpret_cast<const float4*>(a.norm_w + c);
-      if constexpr (IN == GemvInput::GatedNorm) w4[h] = *reinterpret_cast<const float4*>(a.gate + c);
+      if constexpr (IN == GemvInput::GatedNorm) w4[h] = __ldcg(reinterpret_cast<const float4*>(a.gate + c));
     }
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
@@ -332,8 +334,7 @@ __device__ __forceinline__ void compute_unit(const Unit& d, uint32_t lane4, floa
 
 // One CTA's partial sums of a tile it shares with a neighbour (Plan::meet), done by warp 0:
 // add them to the boundary's slot; the second CTA to arrive applies the epilogue.
-template <GemvOutput OUT>
-__device__ void meet(const GemvArgs& a, float* part, int tile, int b) {
+__device__ void meet(const GemvArgs& a, bool swiglu, float* part, int tile, int b) {
   if (threadIdx.x >= 32) return;
   const int lane = threadIdx.x;
   if (lane < 16) {
@@ -355,7 +356,7 @@ __device__ void meet(const GemvArgs& a, float* part, int tile, int b) {
   if (lane == 0) g_meet_count[b] = 0;
   const int row = tile * 16 + lane;
   if (lane >= 16 || row >= a.w.rows) return;
-  if constexpr (OUT == GemvOutput::SwiGlu) {
+  if (swiglu) {
     if (lane % 2 == 0) a.out[row / 2] = silu(v) * up;
   } else {
     a.out[row] = v;
@@ -365,17 +366,37 @@ __device__ void meet(const GemvArgs& a, float* part, int tile, int b) {
 // Units of weights in flight per lane while one is computed (registers: 11 per unit).
 constexpr int kDepth = 4;
 
+// This CTA's range of units [u0, u1).
+__device__ __forceinline__ void cta_units(const Plan& p, int& u0, int& u1) {
+  if (p.aligned) {
+    u0 = int((long long)blockIdx.x * p.tiles / gridDim.x) * p.nb;
+    u1 = int((long long)(blockIdx.x + 1) * p.tiles / gridDim.x) * p.nb;
+  } else {
+    u0 = int((long long)blockIdx.x * p.units / gridDim.x);
+    u1 = int((long long)(blockIdx.x + 1) * p.units / gridDim.x);
+  }
+}
+
+// One GEMV by this CTA. The first pass of a launch builds the table and waits for the
+// previous kernel (griddepcontrol.wait); a later pass of a chain (gemv_q5_chain) finds the
+// table built and runs after the grid barrier.
+// The input and output modes of a pass: fixed at compile time for the single GEMV (every
+// test folds away), read from the launch for a chain's passes (one copy of the main loop).
 template <GemvInput IN, GemvOutput OUT>
-__global__ void __launch_bounds__(kThreads, 1) gemv_q5_kernel(GemvArgs a, Plan p) {
+struct StaticMode {
+  __device__ static constexpr GemvInput in() { return IN; }
+  __device__ static constexpr GemvOutput out() { return OUT; }
+};
+struct RuntimeMode {
+  GemvInput i;
+  GemvOutput o;
+  __device__ GemvInput in() const { return i; }
+  __device__ GemvOutput out() const { return o; }
+};
+
+template <class Mode>
+__device__ __forceinline__ void gemv_pass(const GemvArgs& a, const Plan& p, bool first, Mode m) {
   unsigned char* smem = hlwq_gemv_smem;
-  uint32_t smem_addr;
-  asm("mov.u32 %0, hlwq_gemv_smem;" : "=r"(smem_addr));
-  if (smem_addr != kSmemBase) __trap();  // the lookups' immediate base would be wrong
-  // Let a programmatic dependent (the next GEMV) be scheduled now: its CTAs take each SM as
-  // ours leave it and build their table and fetch their first weights during our tail; its
-  // griddepcontrol.wait still waits for all of this grid's writes.
-  asm volatile("griddepcontrol.launch_dependents;");
-  stamp(p, 0);
   float* acc = reinterpret_cast<float*>(smem + kTableBytes);
   float* scratch = acc + kMaxSlots * 16;
   unsigned char* xs = smem + kXsOffset;
@@ -388,14 +409,15 @@ __global__ void __launch_bounds__(kThreads, 1) gemv_q5_kernel(GemvArgs a, Plan p
     asm("mov.u32 %0, %%smid;" : "=r"(smid));
     p.trace[blockIdx.x * kTraceWords + 6] = smid;
   }
-  if (p.aligned) {
-    u0 = int((long long)blockIdx.x * p.tiles / gridDim.x) * p.nb;
-    u1 = int((long long)(blockIdx.x + 1) * p.tiles / gridDim.x) * p.nb;
-  } else {
-    u0 = int((long long)blockIdx.x * p.units / gridDim.x);
-    u1 = int((long long)(blockIdx.x + 1) * p.units / gridDim.x);
+  cta_units(p, u0, u1);
+  if (u0 >= u1) {
+    if (first) {  // a chain's later passes may have work for this CTA
+      build_table(reinterpret_cast<uint32_t*>(smem), a.codebook);
+      for (int i = threadIdx.x; i < kMaxSlots * 16; i += kThreads) acc[i] = 0.0f;
+      asm volatile("griddepcontrol.wait;" ::: "memory");
+    }
+    return;
   }
-  if (u0 >= u1) return;
   const int st_lo = u0 / p.sb, st_hi = (u1 - 1) / p.sb;
   const int blk0 = (st_lo / p.tiles) * p.sb, blk1 = min(p.nb, (st_hi / p.tiles + 1) * p.sb);
 
@@ -415,15 +437,19 @@ __global__ void __launch_bounds__(kThreads, 1) gemv_q5_kernel(GemvArgs a, Plan p
       step(lw, p, rows, blk0, g, t);
     }
     if (rs0 == st_lo) {
-      if (p.prefetch) prefetch_units(a, p, wu0 + kDepth, wu1, rows, lane);
-      build_table(reinterpret_cast<uint32_t*>(smem), a.codebook);
-      for (int i = threadIdx.x; i < kMaxSlots * 16; i += kThreads) acc[i] = 0.0f;
-      stamp(p, 1);
-      // Launched as a programmatic dependent, everything above overlaps the previous kernel;
-      // from here on its outputs (our input, the residual) are read. A no-op otherwise.
-      asm volatile("griddepcontrol.wait;" ::: "memory");
+      if (first) {
+        if (p.prefetch) prefetch_units(a, p, wu0 + kDepth, wu1, rows, lane);
+        build_table(reinterpret_cast<uint32_t*>(smem), a.codebook);
+        for (int i = threadIdx.x; i < kMaxSlots * 16; i += kThreads) acc[i] = 0.0f;
+        stamp(p, 1);
+        // Launched as a programmatic dependent, everything above overlaps the previous kernel;
+        // from here on its outputs (our input, the residual) are read. A no-op otherwise.
+        asm volatile("griddepcontrol.wait;" ::: "memory");
+      }
       stamp(p, 2);
-      prologue<IN>(a, xs, scratch, blk0, blk1);
+      if (m.in() == GemvInput::Plain) prologue<GemvInput::Plain>(a, xs, scratch, blk0, blk1);
+      else if (m.in() == GemvInput::RmsNorm1p) prologue<GemvInput::RmsNorm1p>(a, xs, scratch, blk0, blk1);
+      else prologue<GemvInput::GatedNorm>(a, xs, scratch, blk0, blk1);
     }
     __syncthreads();
     stamp(p, 3);
@@ -461,13 +487,13 @@ __global__ void __launch_bounds__(kThreads, 1) gemv_q5_kernel(GemvArgs a, Plan p
         continue;
       }
       const float v = acc[i];
-      if constexpr (OUT == GemvOutput::SwiGlu) {
+      if (m.out() == GemvOutput::SwiGlu) {
         if (r % 2 == 0) {  // rows come as (gate, up) pairs inside a tile
           a.out[row / 2] = silu(v) * acc[i + 1];
           acc[i] = acc[i + 1] = 0.0f;
         }
       } else {
-        if constexpr (OUT == GemvOutput::AddResidual) {
+        if (m.out() == GemvOutput::AddResidual) {
           if (p.aligned) a.out[row] += v;
           else atomicAdd(a.out + row, v);
         } else {
@@ -476,15 +502,94 @@ __global__ void __launch_bounds__(kThreads, 1) gemv_q5_kernel(GemvArgs a, Plan p
         acc[i] = 0.0f;
       }
     }
-    if constexpr (OUT != GemvOutput::AddResidual) {
-      if (part_lo) meet<OUT>(a, acc, st_lo % p.tiles, blockIdx.x - 1);
-      if (part_hi) meet<OUT>(a, acc + (st_hi - rs0) * 16, st_hi % p.tiles, blockIdx.x);
+    if (m.out() != GemvOutput::AddResidual) {
+      if (part_lo) meet(a, m.out() == GemvOutput::SwiGlu, acc, st_lo % p.tiles, blockIdx.x - 1);
+      if (part_hi) meet(a, m.out() == GemvOutput::SwiGlu, acc + (st_hi - rs0) * 16, st_hi % p.tiles, blockIdx.x);
     }
     stamp(p, 5);
     if (rs1 > st_hi) break;
     __syncthreads();
     rs0 = rs1;
     rs1 = min(st_hi + 1, rs0 + kMaxSlots);
+  }
+}
+
+__device__ __forceinline__ void check_smem_base() {
+  uint32_t smem_addr;
+  asm("mov.u32 %0, hlwq_gemv_smem;" : "=r"(smem_addr));
+  if (smem_addr != kSmemBase) __trap();  // the lookups' immediate base would be wrong
+}
+
+template <GemvInput IN, GemvOutput OUT>
+__global__ void __launch_bounds__(kThreads, 1) gemv_q5_kernel(GemvArgs a, Plan p) {
+  check_smem_base();
+  // Let a programmatic dependent (the next GEMV) be scheduled now: its CTAs take each SM as
+  // ours leave it and build their table and fetch their first weights during our tail; its
+  // griddepcontrol.wait still waits for all of this grid's writes.
+  asm volatile("griddepcontrol.launch_dependents;");
+  stamp(p, 0);
+  gemv_pass(a, p, true, StaticMode<IN, OUT>{});
+}
+
+// Grid-wide barrier of a chain (every CTA resident: one per SM, grid <= SMs). The count is
+// back at zero when the barrier opens; the generation only grows.
+__device__ unsigned g_chain_count, g_chain_generation;
+
+__device__ __forceinline__ void grid_barrier() {
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    volatile unsigned* gen = &g_chain_generation;
+    const unsigned seen = *gen;
+    __threadfence();  // our writes (the outputs of the pass) before our arrival
+    if (atomicAdd(&g_chain_count, 1) == gridDim.x - 1) {
+      g_chain_count = 0;
+      __threadfence();
+      atomicAdd(&g_chain_generation, 1);
+    } else {
+      while (*gen == seen) __nanosleep(64);
+    }
+    __threadfence();
+  }
+  __syncthreads();
+}
+
+// L2 prefetch of each warp's first units of the next pass, issued before the barrier so
+// the DRAM stream does not stop while the grid waits for its slowest CTA.
+__device__ __forceinline__ void prefetch_pass(const GemvArgs& a, const Plan& p) {
+  int u0, u1;
+  cta_units(p, u0, u1);
+  if (u0 >= u1 || p.prefetch == 0) return;
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int st_lo = u0 / p.sb, st_hi = (u1 - 1) / p.sb;
+  const int rs1 = min(st_hi + 1, st_lo + kMaxSlots);
+  const int ru1 = min(u1, rs1 * p.sb), len = ru1 - u0;
+  const int wu0 = u0 + int((long long)len * warp / kWarps), wu1 = u0 + int((long long)len * (warp + 1) / kWarps);
+  prefetch_units(a, p, wu0, wu1, a.w.rows, lane);
+}
+
+// The GEMVs of one decode layer after its mixer, in one launch: out_proj (+= residual),
+// gate/up (SwiGLU), down (+= residual) and optionally the next layer's in_proj; the table is
+// built once and each pass waits for the previous one at a grid barrier instead of a kernel
+// boundary.
+struct Chain {
+  GemvArgs a[4];
+  Plan p[4];
+  GemvInput in[4];
+  GemvOutput out[4];
+  int n;
+};
+
+__global__ void __launch_bounds__(kThreads, 1) gemv_q5_chain_kernel(Chain c) {
+  check_smem_base();
+  asm volatile("griddepcontrol.launch_dependents;");
+  for (int i = 0; i < c.n; ++i) {
+    stamp(c.p[i], 0);
+    if (i > 0) {
+      prefetch_pass(c.a[i], c.p[i]);
+      grid_barrier();
+      stamp(c.p[i], 1);
+    }
+    gemv_pass(c.a[i], c.p[i], i == 0, RuntimeMode{c.in[i], c.out[i]});
   }
 }
 
@@ -554,32 +659,36 @@ GemvTuning tuning_from_env() {
   t.pdl = env("HLWQ_GEMV_PDL", 1) != 0;
   t.meet = env("HLWQ_GEMV_MEET", t.meet ? 1 : 0) != 0;
   t.prefetch_units = std::clamp(env("HLWQ_GEMV_PREFETCH", t.prefetch_units), 0, 32);
+  t.chain = env("HLWQ_GEMV_CHAIN", t.chain ? 1 : 0) != 0;
   return t;
 }
 
-template <GemvInput IN, GemvOutput OUT>
-void launch(const GemvArgs& a, cudaStream_t stream) {
-  auto kernel = gemv_q5_kernel<IN, OUT>;
-  const bool split_k = OUT == GemvOutput::AddResidual;
-  const int tiles = (a.w.rows + 15) / 16;
-  const long long units = (long long)tiles * (a.w.cols / 128);
-  const int grid = int(std::min<long long>(device_sms(), split_k ? units : tiles));
+// The plan of one GEMV on `grid` CTAs with the process's launch options.
+Plan plan_for(const GemvArgs& a, GemvOutput out, int grid) {
   GemvTuning& tune = gemv_q5_tuning();
-  Plan p = make_plan(a.w, split_k, tune.meet, grid);
+  Plan p = make_plan(a.w, out == GemvOutput::AddResidual, tune.meet, grid);
   p.prefetch = tune.prefetch_units;
   if (tune.trace && tune.trace_next < tune.trace_launches)
     p.trace = tune.trace + std::size_t(tune.trace_next++) * tune.trace_ctas * kTraceWords;
-  const std::size_t smem = smem_bytes(p.nbx);
+  return p;
+}
+
+// Opts the kernel in to `smem` bytes of dynamic shared memory (once per kernel and size).
+template <class Kernel>
+void set_smem(Kernel kernel, std::size_t smem, std::size_t& configured, int cols) {
   if (smem > std::size_t(device_smem_optin()))
-    throw_error(ErrorKind::InvalidArgument, "gemv_q5: ", std::to_string(a.w.cols), " input columns need ",
+    throw_error(ErrorKind::InvalidArgument, "gemv_q5: ", std::to_string(cols), " input columns need ",
                 std::to_string(smem), " bytes of shared memory, the device allows ",
                 std::to_string(device_smem_optin()));
-  static std::size_t configured_smem = 0;
-  if (configured_smem < smem) {  // opt in to more than 48 KiB once per instantiation and size
+  if (configured < smem) {
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)),
           "cudaFuncSetAttribute(gemv_q5 shared memory)");
-    configured_smem = smem;
+    configured = smem;
   }
+}
+
+template <class Kernel, class... Args>
+void launch_kernel(Kernel kernel, int grid, std::size_t smem, cudaStream_t stream, const char* what, Args... args) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = dim3(unsigned(grid));
   cfg.blockDim = dim3(kThreads);
@@ -589,14 +698,48 @@ void launch(const GemvArgs& a, cudaStream_t stream) {
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = tune.pdl ? 1 : 0;
-  check(cudaLaunchKernelEx(&cfg, kernel, a, p), "cudaLaunchKernelEx(gemv_q5)");
-  check_launch("gemv_q5");
+  cfg.numAttrs = gemv_q5_tuning().pdl ? 1 : 0;
+  check(cudaLaunchKernelEx(&cfg, kernel, args...), what);
+  check_launch(what);
 }
 
-}  // namespace
+template <GemvInput IN, GemvOutput OUT>
+void launch(const GemvArgs& a, cudaStream_t stream) {
+  auto kernel = gemv_q5_kernel<IN, OUT>;
+  const bool split_k = OUT == GemvOutput::AddResidual;
+  const int tiles = (a.w.rows + 15) / 16;
+  const long long units = (long long)tiles * (a.w.cols / 128);
+  const int grid = int(std::min<long long>(device_sms(), split_k ? units : tiles));
+  const Plan p = plan_for(a, OUT, grid);
+  const std::size_t smem = smem_bytes(p.nbx);
+  static std::size_t configured_smem = 0;
+  set_smem(kernel, smem, configured_smem, a.w.cols);
+  launch_kernel(kernel, grid, smem, stream, "cudaLaunchKernelEx(gemv_q5)", a, p);
+}
 
-void gemv_q5(const GemvArgs& a, GemvInput input, GemvOutput output, cudaStream_t stream) {
+void launch_chain(const GemvArgs (&a)[4], GemvInput in0, int n, cudaStream_t stream) {
+  auto kernel = gemv_q5_chain_kernel;
+  const GemvInput ins[4] = {in0, GemvInput::RmsNorm1p, GemvInput::Plain, GemvInput::RmsNorm1p};
+  const GemvOutput outs[4] = {GemvOutput::AddResidual, GemvOutput::SwiGlu, GemvOutput::AddResidual, GemvOutput::Store};
+  const int grid = device_sms();  // one CTA per SM, all resident: the grid barrier relies on it
+  Chain c{};
+  c.n = n;
+  std::size_t smem = 0;
+  int widest = 0;
+  for (int i = 0; i < n; ++i) {
+    c.a[i] = a[i];
+    c.p[i] = plan_for(a[i], outs[i], grid);
+    c.in[i] = ins[i];
+    c.out[i] = outs[i];
+    smem = std::max(smem, smem_bytes(c.p[i].nbx));
+    widest = std::max(widest, a[i].w.cols);
+  }
+  static std::size_t configured_smem = 0;
+  set_smem(kernel, smem, configured_smem, widest);
+  launch_kernel(kernel, grid, smem, stream, "cudaLaunchKernelEx(gemv_q5_chain)", c);
+}
+
+void validate(const GemvArgs& a, GemvOutput output) {
   if (a.w.cols % 128 != 0 || a.w.cols <= 0 || a.w.rows <= 0)
     throw_error(ErrorKind::InvalidArgument, "gemv_q5: matrix ", std::to_string(a.w.rows), "x",
                 std::to_string(a.w.cols), " is not a positive multiple of 128 columns");
@@ -611,6 +754,12 @@ void gemv_q5(const GemvArgs& a, GemvInput input, GemvOutput output, cudaStream_t
                 std::to_string(a.w.rows), " rows");
   if (output == GemvOutput::AddResidual && a.in == a.out)
     throw_error(ErrorKind::InvalidArgument, "gemv_q5: the residual output must not alias the input");
+}
+
+}  // namespace
+
+void gemv_q5(const GemvArgs& a, GemvInput input, GemvOutput output, cudaStream_t stream) {
+  validate(a, output);
 #define HLWQ_GEMV_CASE(I, O) \
   if (input == GemvInput::I && output == GemvOutput::O) return launch<GemvInput::I, GemvOutput::O>(a, stream);
   HLWQ_GEMV_CASE(Plain, Store)
@@ -624,6 +773,19 @@ void gemv_q5(const GemvArgs& a, GemvInput input, GemvOutput output, cudaStream_t
   HLWQ_GEMV_CASE(GatedNorm, SwiGlu)
 #undef HLWQ_GEMV_CASE
   throw_error(ErrorKind::Internal, "gemv_q5: unknown input/output mode");
+}
+
+void gemv_q5_layer_chain(const GemvLayerChain& c, cudaStream_t stream) {
+  if (c.out_input == GemvInput::RmsNorm1p)
+    throw_error(ErrorKind::InvalidArgument, "gemv_q5_layer_chain: out_proj takes a Plain or GatedNorm input");
+  const GemvArgs a[4] = {c.out_proj, c.gate_up, c.down, c.next_in_proj ? *c.next_in_proj : GemvArgs{}};
+  const int n = c.next_in_proj ? 4 : 3;
+  const GemvOutput outs[4] = {GemvOutput::AddResidual, GemvOutput::SwiGlu, GemvOutput::AddResidual, GemvOutput::Store};
+  for (int i = 0; i < n; ++i) validate(a[i], outs[i]);
+  if (device_sms() > kMaxGrid)
+    throw_error(ErrorKind::InvalidArgument, "gemv_q5_layer_chain: ", std::to_string(device_sms()), " SMs, at most ",
+                std::to_string(kMaxGrid));
+  launch_chain(a, c.out_input, n, stream);
 }
 
 std::size_t gemv_q5_smem_bytes(int cols) { return smem_bytes(cols / 128); }

@@ -152,6 +152,7 @@ GemvTuning parse_config(const std::string& c, const GemvTuning& base) {
     if (k == "pdl") t.pdl = v != 0;
     else if (k == "meet") t.meet = v != 0;
     else if (k == "pf") t.prefetch_units = v;
+    else if (k == "chain") t.chain = v != 0;
     else throw_error(ErrorKind::InvalidArgument, "hlwq-gemv-trace: unknown option '", k, "'");
     p = q + 1;
   }
@@ -205,15 +206,25 @@ int run(int argc, char** argv) {
   const float eps = 1e-6f;
   std::vector<Launch> seq;
   auto enqueue = [&](bool record) {
-    for (const Layer& w : model) {
-      gemv_q5({w.in_proj, x.get<float>(), nullptr, nw, eps, proj.get<float>(), cb}, GemvInput::RmsNorm1p,
-              GemvOutput::Store, s);
-      gemv_q5({w.out_proj, mix.get<float>(), proj.get<float>(), w.attn ? nullptr : nw, eps, x.get<float>(), cb},
-              w.attn ? GemvInput::Plain : GemvInput::GatedNorm, GemvOutput::AddResidual, s);
-      gemv_q5({w.gate_up, x.get<float>(), nullptr, nw, eps, h.get<float>(), cb}, GemvInput::RmsNorm1p,
-              GemvOutput::SwiGlu, s);
-      gemv_q5({w.down, h.get<float>(), nullptr, nullptr, eps, x.get<float>(), cb}, GemvInput::Plain,
-              GemvOutput::AddResidual, s);
+    for (size_t l = 0; l < model.size(); ++l) {
+      const Layer& w = model[l];
+      const GemvArgs in{w.in_proj, x.get<float>(), nullptr, nw, eps, proj.get<float>(), cb};
+      const GemvArgs out{w.out_proj, mix.get<float>(), proj.get<float>(), w.attn ? nullptr : nw, eps, x.get<float>(), cb};
+      const GemvInput out_in = w.attn ? GemvInput::Plain : GemvInput::GatedNorm;
+      const GemvArgs gu{w.gate_up, x.get<float>(), nullptr, nw, eps, h.get<float>(), cb};
+      const GemvArgs dn{w.down, h.get<float>(), nullptr, nullptr, eps, x.get<float>(), cb};
+      if (gemv_q5_tuning().chain) {  // the next layer's in_proj rides in this layer's chain
+        if (l == 0) gemv_q5(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
+        const GemvArgs next =
+            l + 1 < model.size() ? GemvArgs{model[l + 1].in_proj, x.get<float>(), nullptr, nw, eps, proj.get<float>(), cb}
+                                 : GemvArgs{};
+        gemv_q5_layer_chain({out, out_in, gu, dn, l + 1 < model.size() ? &next : nullptr}, s);
+      } else {
+        gemv_q5(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
+        gemv_q5(out, out_in, GemvOutput::AddResidual, s);
+        gemv_q5(gu, GemvInput::RmsNorm1p, GemvOutput::SwiGlu, s);
+        gemv_q5(dn, GemvInput::Plain, GemvOutput::AddResidual, s);
+      }
       if (record) {
         const Q5Matrix* m[4] = {&w.in_proj, &w.out_proj, &w.gate_up, &w.down};
         for (int k = 0; k < 4; ++k) seq.push_back({k, Q5Matrix::bytes_for(m[k]->rows, m[k]->cols)});
@@ -226,6 +237,9 @@ int run(int argc, char** argv) {
   GemvTuning& tune = gemv_q5_tuning();
   const GemvTuning defaults = tune;
   enqueue(true);  // kernel attributes outside capture
+  gemv_q5_tuning().chain = true;
+  enqueue(false);
+  gemv_q5_tuning().chain = defaults.chain;
   uint64_t total = 0;
   for (auto& l : seq) total += l.bytes;
 
@@ -274,8 +288,10 @@ int run(int argc, char** argv) {
     p = q + 1;
     if (c.empty()) continue;
     tune = parse_config(c, defaults);
-    std::printf("\nconfig %s: pdl %d, meet %d, prefetch %d units; %.1f MB of weights per graph, ideal at copy %.3f ms\n",
-                c.c_str(), int(tune.pdl), int(tune.meet), tune.prefetch_units, total / 1e6, total / (bw * 1e9) * 1e3);
+    std::printf("\nconfig %s: pdl %d, meet %d, prefetch %d units, chain %d; %.1f MB of weights per graph, ideal at copy "
+                "%.3f ms\n",
+                c.c_str(), int(tune.pdl), int(tune.meet), tune.prefetch_units, int(tune.chain), total / 1e6,
+                total / (bw * 1e9) * 1e3);
     time_graph(false);
     check(cudaMemset(trace.get(), 0, trace.bytes()), "cudaMemset(trace)");
     time_graph(true);

@@ -8,6 +8,8 @@
 // the exact value in the worst case. The test allows 2e-3 of that per-row magnitude (and
 // the SwiGLU output the same bound carried through silu(g) * u).
 #include "gemv_q5.h"
+
+#include <memory>
 #include "gpu_test_util.h"
 
 namespace hlwq::cuda::test {
@@ -285,6 +287,93 @@ TEST(GemvQ5, TraceStampsEveryCtaInOrder) {
       EXPECT_LE(w[8 + k], w[4]) << "warp " << k;
     }
   }
+}
+
+// A decode layer's GEMVs after the mixer in one launch (grid barriers between the passes)
+// against the same four gemv_q5 calls one after the other (each checked against the CPU
+// reference above). The split-K passes add with atomics in a different order, so the
+// results agree to fp32 rounding (tolerance below).
+void run_chain_case(int hidden, int inter, int value, GemvInput out_input, bool next, bool meet, uint64_t seed) {
+  SCOPED_TRACE("hidden=" + std::to_string(hidden) + " inter=" + std::to_string(inter) + " value=" +
+               std::to_string(value) + " gated=" + std::to_string(out_input == GemvInput::GatedNorm) +
+               " next=" + std::to_string(next) + " meet=" + std::to_string(meet));
+  TuningScope scope;
+  gemv_q5_tuning().meet = meet;
+  std::mt19937_64 g(seed);
+  std::vector<std::unique_ptr<Dev<uint8_t>>> store;
+  auto matrix = [&](int rows, int cols) {
+    std::vector<uint8_t> bytes(Q5Matrix::bytes_for(rows, cols));
+    for (auto& b : bytes) b = uint8_t(g());  // every bit pattern is a valid run
+    // norms: positive fp16 in [0.02, 0.05] (the last rows*cols/128 halves), so the residual
+    // stream stays O(1) through the chain
+    uint16_t* n = reinterpret_cast<uint16_t*>(bytes.data() + size_t(rows) * (cols / 32) * 20);
+    for (size_t i = 0; i < size_t(rows) * (cols / 128); ++i) n[i] = float_to_half(0.02f + float(g() % 1000) * 3e-5f);
+    store.push_back(std::make_unique<Dev<uint8_t>>(bytes));
+    return q5_matrix_in(store.back()->p, rows, cols);
+  };
+  const Q5Matrix wo = matrix(hidden, value), wgu = matrix(2 * inter, hidden), wd = matrix(hidden, inter),
+                 wi = matrix(3 * hidden / 2, hidden);
+  const auto table = asymmetric_table();
+  Dev<float> dtable(table);
+  Dev<float> mix(uniform(value, -1.f, 1.f, seed + 1)), gate(uniform(value, -3.f, 3.f, seed + 2)),
+      out_norm(uniform(128, -0.5f, 0.5f, seed + 3)), norm2(uniform(hidden, -0.5f, 0.5f, seed + 4)),
+      norm1(uniform(hidden, -0.5f, 0.5f, seed + 5));
+  const auto x0 = uniform(hidden, -1.f, 1.f, seed + 6);
+  struct Run {
+    Dev<float> x, h, proj;
+  };
+  Run seq{Dev<float>(x0), Dev<float>(size_t(inter)), Dev<float>(size_t(3 * hidden / 2))};
+  Run one{Dev<float>(x0), Dev<float>(size_t(inter)), Dev<float>(size_t(3 * hidden / 2))};
+  for (Run* r : {&seq, &one}) {
+    r->h.poison();
+    r->proj.poison();
+  }
+  auto args = [&](Run& r, GemvArgs (&a)[4]) {
+    a[0] = {wo, mix.p, gate.p, out_norm.p, 1e-6f, r.x.p, dtable.p};
+    a[1] = {wgu, r.x.p, nullptr, norm2.p, 1e-6f, r.h.p, dtable.p};
+    a[2] = {wd, r.h.p, nullptr, nullptr, 1e-6f, r.x.p, dtable.p};
+    a[3] = {wi, r.x.p, nullptr, norm1.p, 1e-6f, r.proj.p, dtable.p};
+  };
+  GemvArgs s[4], c[4];
+  args(seq, s);
+  args(one, c);
+  gemv_q5(s[0], out_input, GemvOutput::AddResidual, nullptr);
+  gemv_q5(s[1], GemvInput::RmsNorm1p, GemvOutput::SwiGlu, nullptr);
+  gemv_q5(s[2], GemvInput::Plain, GemvOutput::AddResidual, nullptr);
+  if (next) gemv_q5(s[3], GemvInput::RmsNorm1p, GemvOutput::Store, nullptr);
+  GemvLayerChain chain{c[0], out_input, c[1], c[2], next ? &c[3] : nullptr};
+  gemv_q5_layer_chain(chain, nullptr);
+  // tolerance: 1e-5 of (|value| + the vector's rms), the rounding of a reordered fp32 sum
+  auto compare = [](const char* what, const std::vector<float>& want, const std::vector<float>& got) {
+    ASSERT_EQ(want.size(), got.size());
+    double ss = 0;
+    for (float v : want) ss += double(v) * v;
+    const double rms = std::sqrt(ss / want.size());
+    ASSERT_TRUE(std::isfinite(rms) && rms > 0) << what;
+    int bad = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      const double tol = 1e-5 * (std::fabs(double(want[i])) + rms);
+      if (!std::isfinite(got[i]) || std::fabs(double(got[i]) - want[i]) > tol)
+        if (++bad <= 5) ADD_FAILURE() << what << "[" << i << "] = " << got[i] << ", sequential " << want[i];
+    }
+    EXPECT_EQ(bad, 0) << what << ": of " << want.size();
+  };
+  compare("h", seq.h.download(), one.h.download());
+  compare("x", seq.x.download(), one.x.download());
+  if (next) compare("proj", seq.proj.download(), one.proj.download());
+}
+
+TEST(GemvQ5, LayerChainMatchesSequentialCalls) {
+  HLWQ_REQUIRE_GPU();
+  uint64_t seed = 700;
+  for (bool meet : {false, true}) {
+    run_chain_case(5120, 17408, 6144, GemvInput::GatedNorm, true, meet, seed++);  // 27B DeltaNet layer
+    run_chain_case(5120, 17408, 6144, GemvInput::Plain, false, meet, seed++);     // 27B attention, last layer
+    run_chain_case(256, 640, 384, GemvInput::Plain, true, meet, seed++);          // fewer tiles than SMs
+  }
+  // repeated launches: the barrier and the side buffers must be left ready
+  run_chain_case(1024, 2048, 1024, GemvInput::GatedNorm, true, true, seed++);
+  run_chain_case(1024, 2048, 1024, GemvInput::GatedNorm, true, true, seed++);
 }
 
 TEST(GemvQ5, RejectsBadShapes) {
