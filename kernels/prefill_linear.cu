@@ -1,12 +1,38 @@
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "core/error.h"
 #include "cuda_check.h"
+#include "prefill_gemm_q5.h"
 #include "prefill_linear.h"
 #include "q5_dequant.h"
 
 namespace hlwq::cuda {
+
+namespace {
+
+// HLWQ_PREFILL_GEMM=onchip|cublas forces one path (A/B timing); anything else picks per shape.
+PrefillGemmPath forced_path() {
+  static const PrefillGemmPath p = [] {
+    const char* e = std::getenv("HLWQ_PREFILL_GEMM");
+    if (e && std::strcmp(e, "onchip") == 0) return PrefillGemmPath::OnChip;
+    if (e && std::strcmp(e, "cublas") == 0) return PrefillGemmPath::DequantCublas;
+    return PrefillGemmPath::Auto;
+  }();
+  return p;
+}
+
+}  // namespace
+
+PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols) {
+  if (forced_path() != PrefillGemmPath::Auto) return forced_path();
+  (void)tokens;
+  (void)rows;
+  (void)cols;
+  return PrefillGemmPath::DequantCublas;  // until the on-chip kernel is measured on the GPU
+}
 
 void prefill_linear(cublasHandle_t handle, const PrefillLinearArgs& a, cudaStream_t stream) {
   const int n = a.w.rows, k = a.w.cols;
@@ -14,6 +40,18 @@ void prefill_linear(cublasHandle_t handle, const PrefillLinearArgs& a, cudaStrea
     throw_error(ErrorKind::InvalidArgument, "prefill_linear: tokens ", std::to_string(a.tokens), ", matrix ",
                 std::to_string(n), "x", std::to_string(k), ", ldo ", std::to_string(a.ldo), ", scratch ",
                 std::to_string(a.scratch_elems), " elements");
+  const PrefillGemmPath path = a.path == PrefillGemmPath::Auto ? prefill_gemm_path(a.tokens, n, k) : a.path;
+  if (path == PrefillGemmPath::OnChip) {
+    PrefillGemmQ5Args g;
+    g.w = a.w;
+    g.codebook = a.codebook;
+    g.in = a.in;
+    g.tokens = a.tokens;
+    g.out = a.out;
+    g.ldo = a.ldo;
+    g.accumulate = a.accumulate;
+    return prefill_gemm_q5(g, stream);
+  }
   check(cublasSetStream(handle, stream), "cublasSetStream(prefill)");
   // Slices of whole 256-row groups when the scratch allows: an odd slice start misaligns the
   // output columns and cuBLAS falls back to kernels 4-5x slower (measured on an H200).

@@ -1,8 +1,9 @@
 #pragma once
-// One Q5 Linear over a chunk of T rows (prefill): the codes are expanded to bf16 in the
-// rotated domain (q5_dequant.h) a row slice at a time into a bounded scratch, and cuBLAS
-// multiplies them by the already rotated bf16 activations with fp32 accumulation and an
-// fp32 result, stored or added to `out` (beta = 1 adds the residual for free).
+// One Q5 Linear over a chunk of T rows (prefill), by whichever of two paths is faster for
+// the shape (prefill_gemm_path, measured): the codes decoded on chip inside a tensor-core
+// GEMM (prefill_gemm_q5.h), or expanded to bf16 in the rotated domain (q5_dequant.h) a row
+// slice at a time into a bounded scratch and multiplied by cuBLAS. Both take the already
+// rotated bf16 activations, accumulate in fp32 and store or add (the residual) an fp32 result.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -12,6 +13,11 @@
 #include "q5_matrix.h"
 
 namespace hlwq::cuda {
+
+enum class PrefillGemmPath { Auto, OnChip, DequantCublas };
+// The path Auto takes for T tokens through a rows x cols matrix (HLWQ_PREFILL_GEMM=onchip or
+// cublas in the environment forces one, for A/B timing).
+PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols);
 
 struct PrefillLinearArgs {
   Q5Matrix w;                          // [n][k]
@@ -23,6 +29,7 @@ struct PrefillLinearArgs {
   bool accumulate = false;             // out += y instead of out = y
   __nv_bfloat16* scratch = nullptr;    // expanded weight rows
   std::size_t scratch_elems = 0;       // at least w.cols (one row); more rows = fewer GEMMs
+  PrefillGemmPath path = PrefillGemmPath::Auto;
 };
 
 void prefill_linear(cublasHandle_t handle, const PrefillLinearArgs& args, cudaStream_t stream);

@@ -6,6 +6,7 @@
 
 #include "gpu_test_util.h"
 #include "prefill_gemm.h"
+#include "prefill_gemm_q5.h"
 #include "prefill_linear.h"
 
 namespace hlwq::cuda::test {
@@ -105,9 +106,11 @@ TEST(PrefillGemm, MatchesDequantizedReference) {
 // into a non-zero residual, against X W_rot^T in double with W_rot the whole matrix expanded
 // once by dequantize_q5_rotated (checked above against the spec) - so this test holds for
 // any GPU layout of the codes. Columns past n must stay untouched.
-void run_linear(int tokens, int rows, int cols, size_t scratch_rows, bool accumulate, uint64_t seed) {
+void run_linear(int tokens, int rows, int cols, size_t scratch_rows, bool accumulate, uint64_t seed,
+                PrefillGemmPath path) {
   SCOPED_TRACE(std::to_string(tokens) + "x" + std::to_string(rows) + "x" + std::to_string(cols) + " slice " +
-               std::to_string(scratch_rows) + (accumulate ? " +=" : " ="));
+               std::to_string(scratch_rows) + (accumulate ? " +=" : " =") +
+               (path == PrefillGemmPath::OnChip ? " on chip" : " dequant+cuBLAS"));
   Dev<uint8_t> storage(Q5Matrix::bytes_for(rows, cols));
   const Q5Matrix m = q5_matrix_in(storage.p, rows, cols);
   fill_random_q5(m, seed, 1.0f, nullptr);
@@ -144,6 +147,7 @@ void run_linear(int tokens, int rows, int cols, size_t scratch_rows, bool accumu
   a.accumulate = accumulate;
   a.scratch = reinterpret_cast<__nv_bfloat16*>(dw.p);
   a.scratch_elems = scratch_rows * cols;
+  a.path = path;
   prefill_linear(handle, a, nullptr);
   const auto got = dout.download();
   cublasDestroy(handle);
@@ -154,10 +158,12 @@ void run_linear(int tokens, int rows, int cols, size_t scratch_rows, bool accumu
 
 TEST(PrefillLinear, SlicesAndResidualMatchReference) {
   HLWQ_REQUIRE_GPU();
-  run_linear(5, 24, 256, 24, false, 10);      // one slice, store
-  run_linear(33, 40, 1152, 7, true, 11);      // 6 slices, the last partial, accumulate
-  run_linear(64, 48, 5120, 16, true, 12);     // 27B hidden
-  run_linear(17, 600, 1024, 300, true, 13);   // slices rounded to 256 rows: 256, 256, 88
+  for (PrefillGemmPath p : {PrefillGemmPath::DequantCublas, PrefillGemmPath::OnChip}) {
+    run_linear(5, 24, 256, 24, false, 10, p);      // one slice, store
+    run_linear(33, 40, 1152, 7, true, 11, p);      // 6 slices, the last partial, accumulate
+    run_linear(64, 48, 5120, 16, true, 12, p);     // 27B hidden
+    run_linear(17, 600, 1024, 300, true, 13, p);   // slices rounded to 256 rows: 256, 256, 88
+  }
 }
 
 TEST(PrefillLinear, RejectsBadShapes) {
@@ -172,6 +178,143 @@ TEST(PrefillLinear, RejectsBadShapes) {
   a.scratch_elems = 1024;
   a.ldo = 4;  // narrower than the matrix
   EXPECT_THROW(prefill_linear(nullptr, a, nullptr), Error);
+}
+
+
+// prefill_gemm_q5 (codes decoded on chip) against CPU loops over the rotated-domain weights
+// norm * codebook[code] / sqrt(128), read with the reference decode of q5_matrix.h from
+// random layout words (so every 5-bit pattern and both halves of a pair occur). The kernel
+// rounds each weight once to bf16 (relative error <= 2^-9) and accumulates in fp32 over at
+// most 17408 terms (<= 17408 * 2^-24 ~ 1e-3 of sum |w||x| in the worst case), so each output
+// must be within 4e-3 * sum_k |w_k||x_k| (plus fp32 rounding of the residual add) of the
+// double sum. Sampled rows (all tokens) keep the CPU loops short at the 27B shapes; every
+// output must be finite (written over a NaN poison) and columns past n untouched.
+struct RotatedQ5 {
+  int rows, cols;
+  std::vector<uint32_t> nib, hi;
+  std::vector<uint16_t> norms;
+  std::vector<float> table = q5_table();
+
+  RotatedQ5(int r, int c, uint64_t seed) : rows(r), cols(c) {
+    std::mt19937_64 g(seed);
+    nib.resize(size_t(rows) * cols / 32 * 4);
+    hi.resize(size_t(rows) * cols / 32);
+    for (auto& w : nib) w = uint32_t(g());
+    for (auto& w : hi) w = uint32_t(g());
+    norms.resize(size_t(rows) * (cols / 128));
+    for (auto& n : norms) n = float_to_half(0.5f + float(g() % 1000) / 1000.0f);
+  }
+  std::vector<double> row(int r) const {  // stored row r, rotated domain
+    std::vector<double> w(cols);
+    for (int b = 0; b < cols / 128; ++b) {
+      const size_t rb = q5_row_block(rows, cols, r, b);
+      const double n = half_to_float(norms[rb]);
+      for (int run = 0; run < 4; ++run) {
+        const size_t i = rb * 4 + run;
+        const uint32_t words[5] = {nib[i * 4], nib[i * 4 + 1], nib[i * 4 + 2], nib[i * 4 + 3], hi[i]};
+        for (int j = 0; j < 32; ++j)
+          w[b * 128 + run * 32 + j] = n * table[q5_decode_code(words, j)] / std::sqrt(128.0);
+      }
+    }
+    return w;
+  }
+  Q5Matrix upload(Dev<uint8_t>& storage) const {
+    Q5Matrix m = q5_matrix_in(storage.p, rows, cols);
+    check(cudaMemcpy(const_cast<uint4*>(m.nib), nib.data(), nib.size() * 4, cudaMemcpyHostToDevice), "nib");
+    check(cudaMemcpy(const_cast<uint32_t*>(m.hi), hi.data(), hi.size() * 4, cudaMemcpyHostToDevice), "hi");
+    check(cudaMemcpy(const_cast<__half*>(m.norms), norms.data(), norms.size() * 2, cudaMemcpyHostToDevice), "norms");
+    return m;
+  }
+};
+
+// Rows [first, first + count) of a stored matrix of `stored` rows; every `step`-th view row
+// plus the first and last 20 are checked against the CPU.
+void run_onchip(int tokens, int stored, int cols, int first, int count, bool accumulate, int step, uint64_t seed) {
+  SCOPED_TRACE(std::to_string(tokens) + " tokens, rows " + std::to_string(first) + "+" + std::to_string(count) + " of " +
+               std::to_string(stored) + "x" + std::to_string(cols) + (accumulate ? " +=" : " ="));
+  const RotatedQ5 q(stored, cols, seed);
+  Dev<uint8_t> storage(Q5Matrix::bytes_for(stored, cols));
+  const Q5Matrix m = q.upload(storage).row_slice(first, count);
+  const auto xf = uniform(size_t(tokens) * cols, -1.f, 1.f, seed + 1);
+  std::vector<uint16_t> xb(xf.size());
+  for (size_t i = 0; i < xf.size(); ++i) xb[i] = to_bf16(xf[i]);
+  const int ldo = count + 3;
+  auto out0 = uniform(size_t(tokens) * ldo, -2.f, 2.f, seed + 2);
+  if (!accumulate)  // a store must write every output: start from NaN
+    for (int t = 0; t < tokens; ++t)
+      for (int r = 0; r < count; ++r) out0[size_t(t) * ldo + r] = NAN;
+  Dev<float> dtable(q.table), dout(out0);
+  Dev<uint16_t> dx(xb);
+  PrefillGemmQ5Args a;
+  a.w = m;
+  a.codebook = dtable.p;
+  a.in = reinterpret_cast<const __nv_bfloat16*>(dx.p);
+  a.tokens = tokens;
+  a.out = dout.p;
+  a.ldo = ldo;
+  a.accumulate = accumulate;
+  prefill_gemm_q5(a, nullptr);
+  const auto got = dout.download();
+
+  for (int t = 0; t < tokens; ++t) {
+    for (int r = 0; r < count; ++r) ASSERT_TRUE(std::isfinite(got[size_t(t) * ldo + r])) << "token " << t << " row " << r;
+    for (int r = count; r < ldo; ++r) ASSERT_EQ(got[size_t(t) * ldo + r], out0[size_t(t) * ldo + r]) << "column past n";
+  }
+  int checked = 0;
+  for (int r = 0; r < count; ++r) {
+    if (!(r < 20 || r >= count - 20 || r % step == 0)) continue;
+    const auto w = q.row(first + r);
+    for (int t = 0; t < tokens; ++t) {
+      double s = 0, mag = 0;
+      for (int k = 0; k < cols; ++k) {
+        const double x = from_bf16(xb[size_t(t) * cols + k]);
+        s += x * w[k];
+        mag += std::fabs(x * w[k]);
+      }
+      const double base = accumulate ? out0[size_t(t) * ldo + r] : 0.0;
+      const double tol = 4e-3 * mag + 1.2e-7 * (std::fabs(base) + std::fabs(s));
+      ASSERT_NEAR(got[size_t(t) * ldo + r], base + s, tol) << "token " << t << " row " << r;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0);
+}
+
+TEST(PrefillGemmQ5, ShortPromptsAt27BShapes) {
+  HLWQ_REQUIRE_GPU();
+  for (int T : {1, 7, 64}) {
+    run_onchip(T, 16480, 5120, 0, 16480, false, 97, 100 + T);   // DeltaNet in_proj (qkv|z|b|a)
+    run_onchip(T, 34816, 5120, 0, 34816, false, 211, 200 + T);  // gate_up
+    run_onchip(T, 5120, 17408, 0, 5120, true, 61, 300 + T);     // down, into the residual
+  }
+}
+
+TEST(PrefillGemmQ5, TokenTailsViewsAndShortTiles) {
+  HLWQ_REQUIRE_GPU();
+  run_onchip(130, 1000, 1152, 37, 963, false, 7, 20);   // view ending in the 8-row last tile
+  run_onchip(65, 1000, 1152, 0, 1000, true, 5, 21);     // one token past a 64 tile
+  run_onchip(33, 200, 6144, 16, 100, true, 1, 22);      // out_proj width, split K
+  run_onchip(300, 5120, 6144, 0, 5120, false, 127, 23); // out_proj shape, 3 token tiles
+  run_onchip(520, 256, 256, 0, 256, true, 1, 24);       // many token tiles, two K blocks
+}
+
+TEST(PrefillGemmQ5, RejectsBadShapes) {
+  HLWQ_REQUIRE_GPU();
+  PrefillGemmQ5Args a;
+  a.w.rows = a.w.stored_rows = 8;
+  a.w.cols = 128;
+  a.tokens = 0;
+  a.ldo = 8;
+  EXPECT_THROW(prefill_gemm_q5(a, nullptr), Error);
+  a.tokens = 4;
+  a.w.cols = 100;
+  EXPECT_THROW(prefill_gemm_q5(a, nullptr), Error);
+  a.w.cols = 128;
+  a.ldo = 4;
+  EXPECT_THROW(prefill_gemm_q5(a, nullptr), Error);
+  a.ldo = 8;
+  a.w.row0 = 4;  // the view runs past the stored rows
+  EXPECT_THROW(prefill_gemm_q5(a, nullptr), Error);
 }
 
 }  // namespace
