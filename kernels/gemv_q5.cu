@@ -1,6 +1,7 @@
 #include "gemv_q5.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstdlib>
 #include <string>
 
@@ -25,8 +26,9 @@ constexpr int kMaxSlots = 128;                 // 16-row tile slices accumulated
 constexpr int kTableBytes = 1024 * 32 * 4;     // 1024 pairs x 32 lane copies x half2
 constexpr int kRunBytes = 80;                  // 32 fp16 activations + 16 B pad (conflict-free reads; holds the scale)
 constexpr int kBlockXBytes = 4 * kRunBytes;    // one 128-block of activations
-// Dynamic shared memory: [pair table][accumulators][block_sum scratch][activations].
-constexpr int kXsOffset = kTableBytes + kMaxSlots * 16 * 4 + kWarps * 4;
+// Dynamic shared memory: [pair table][accumulators][block_sum scratch][pool counter][activations].
+constexpr int kPoolOffset = kTableBytes + kMaxSlots * 16 * 4 + kWarps * 4;
+constexpr int kXsOffset = kPoolOffset + 16;
 
 // How the (16-row tile, 128-block) work units are spread. Units are ordered by K slice, then
 // tile, then block inside the slice; each CTA takes a contiguous range of them. Stores and
@@ -39,6 +41,7 @@ struct Plan {
   int nbx = 0;       // most blocks of activations one CTA holds
   int meet = 0;      // Store/SwiGLU ranges split anywhere; the two CTAs of a shared tile meet in g_meet
   int prefetch = 0;  // units per warp prefetched into L2 before griddepcontrol.wait
+  int pool = 0;      // percent of each round's units handed out to the warps dynamically
   unsigned long long* trace = nullptr;  // per-CTA timestamps (gemv_q5_tuning().trace)
 };
 
@@ -46,7 +49,7 @@ constexpr int kTraceWords = 24;  // per CTA: entry, table, wait, prologue, loop,
 
 __device__ __forceinline__ unsigned long long global_ns() {
   unsigned long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t)::"memory");  // not moved across barriers
   return t;
 }
 
@@ -79,9 +82,12 @@ __device__ float block_sum(float v, float* scratch) {
 // SMs since this SM last read them, and L1 is not coherent.
 // Rotated input of blocks [b0, b1) as fp16 scaled per block by a power of two (so any
 // activation range fits fp16 with full relative precision); the scale goes in each run's pad.
-// Each warp loads two blocks before working on them (their L2 latencies overlap). When the
+// Each warp loads kPrologueBatch blocks before working on them: their L2 latencies overlap,
+// and a 27B input (at most 48 blocks per CTA) takes one round trip (~1 us under load), not two. When the
 // CTA holds the whole input, RMSNorm's 1/rms is found in the same pass and folded into the
 // block scales afterwards (the rotation is linear); otherwise a first pass finds it.
+constexpr int kPrologueBatch = 3;
+
 template <GemvInput IN>
 __device__ void prologue(const GemvArgs& a, unsigned char* xs, float* scratch, int b0, int b1) {
   const int cols = a.w.cols;
@@ -97,10 +103,10 @@ __device__ void prologue(const GemvArgs& a, unsigned char* xs, float* scratch, i
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   float4 gw = make_float4(0, 0, 0, 0);
   if constexpr (IN == GemvInput::GatedNorm) gw = *reinterpret_cast<const float4*>(a.norm_w + lane * 4);
-  for (int first = b0 + warp; first < b1; first += 2 * kWarps) {
-    float4 in4[2], w4[2];
+  for (int first = b0 + warp; first < b1; first += kPrologueBatch * kWarps) {
+    float4 in4[kPrologueBatch], w4[kPrologueBatch];
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < kPrologueBatch; ++h) {
       const int c = (first + h * kWarps) * 128 + lane * 4;
       if (first + h * kWarps >= b1) break;
       in4[h] = __ldcg(reinterpret_cast<const float4*>(a.in + c));
@@ -108,7 +114,7 @@ __device__ void prologue(const GemvArgs& a, unsigned char* xs, float* scratch, i
       if constexpr (IN == GemvInput::GatedNorm) w4[h] = __ldcg(reinterpret_cast<const float4*>(a.gate + c));
     }
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < kPrologueBatch; ++h) {
       const int blk = first + h * kWarps;
       if (blk >= b1) break;
       float v[4] = {in4[h].x, in4[h].y, in4[h].z, in4[h].w};
@@ -144,17 +150,22 @@ __device__ void prologue(const GemvArgs& a, unsigned char* xs, float* scratch, i
 }
 
 // Table entry (a | b << 5, lane) = half2(c[a], c[b]) / sqrt(128) at byte (pair * 32 + lane) * 4.
-// Thread i writes 16-byte chunks i, i + 512, ...: consecutive lanes, consecutive banks.
-__device__ void build_table(uint32_t* table, const float* codebook) {
+// Thread i writes 16-byte chunks i, i + 512, ...: consecutive lanes, consecutive banks. The
+// 32 centroids are fetched once into `cb` (128 bytes of the accumulators, zeroed after):
+// loaded per store batch they cost four L2 round trips, ~3.5 us under the previous kernel's
+// DRAM load (hlwq-gemv-trace), on the critical path of the SM whose CTA starts last.
+__device__ void build_table(uint32_t* table, const float* codebook, float* cb) {
   const int i = threadIdx.x;
-  const float s = 0.08838834764831845f;
-  const float lo = codebook[(i >> 3) & 31] * s;
+  if (i < 32) cb[i] = __ldg(codebook + i) * 0.08838834764831845f;
+  __syncthreads();
+  const float lo = cb[(i >> 3) & 31];
 #pragma unroll 4
   for (int k = 0; k < kTableBytes / 16 / kThreads; ++k) {
-    const __half2 h = __floats2half2_rn(lo, codebook[(i >> 8) + 2 * k] * s);
+    const __half2 h = __floats2half2_rn(lo, cb[(i >> 8) + 2 * k]);
     const uint32_t v = *reinterpret_cast<const uint32_t*>(&h);
     reinterpret_cast<uint4*>(table)[i + k * kThreads] = make_uint4(v, v, v, v);
   }
+  __syncthreads();
 }
 
 // A warp's walk over its contiguous range of units: consecutive blocks of one tile are one
@@ -185,8 +196,24 @@ __device__ __forceinline__ Walk walk_from(const Plan& p, int u, int end, int row
   return k;
 }
 
-__device__ __forceinline__ void step(Walk& k, const Plan& p, int rows, int blk0, int g, int t) {
-  --k.left;
+// Units a warp takes from the round's pool at a time.
+constexpr int kPoolChunk = 2;
+
+// Next unit of the walk. When the warp's range is done it takes the next kPoolChunk units of
+// the round's pool (a shared-memory counter, *pool, up to pool_end): warps of one CTA finish
+// their equal static shares up to 2.5 us apart (hlwq-gemv-trace), so the last part of the
+// CTA's units goes to whichever warps are free. A failed take leaves left at 0 (then < 0):
+// the walk is over.
+__device__ __forceinline__ void step(Walk& k, const Plan& p, int rows, int blk0, int g, int t, int* pool,
+                                     int pool_end) {
+  if (--k.left <= 0) {
+    if (k.left < 0) return;
+    int u = 0;
+    if ((threadIdx.x & 31) == 0) u = atomicAdd(pool, kPoolChunk);
+    u = __shfl_sync(0xffffffffu, u, 0);
+    if (u < pool_end) k = walk_from(p, u, min(u + kPoolChunk, pool_end), rows, blk0, g, t);
+    return;
+  }
   if (++k.bi < p.sb) {
     k.rb0 += k.rit;
     k.rb1 += k.rit;
@@ -199,11 +226,12 @@ __device__ __forceinline__ void step(Walk& k, const Plan& p, int rows, int blk0,
     k.tile = 0;
     ++k.slice;
   }
-  if (k.left > 0) seat(k, p, rows, blk0, g, t);
+  seat(k, p, rows, blk0, g, t);
 }
 
 // One lane's share of one unit: run t of rows g and g+8 of the tile-block, their norms,
-// where its activations are, and the accumulator slot to flush to after it (or -1).
+// where its activations are, and the accumulator slot to flush to after it (-1: none; -2:
+// no unit, the walk is over).
 struct Unit {
   uint4 n0, n1;
   uint32_t h0, h1;
@@ -215,7 +243,7 @@ struct Unit {
 __device__ __forceinline__ Unit load_unit(const GemvArgs& a, const Plan& p, const Walk& k, int rs0, int t) {
   Unit d;
   d.xoff = k.xoff;
-  d.flush = k.bi == p.sb - 1 || k.left == 1 ? k.st - rs0 : -1;
+  d.flush = k.left <= 0 ? -2 : k.bi == p.sb - 1 || k.left == 1 ? k.st - rs0 : -1;
   if (k.left > 0) {
     // Weights are streamed once per token: evict-first, so they do not push out the activations.
     const unsigned short* nrm = reinterpret_cast<const unsigned short*>(a.w.norms);
@@ -399,6 +427,7 @@ __device__ __forceinline__ void gemv_pass(const GemvArgs& a, const Plan& p, bool
   unsigned char* smem = hlwq_gemv_smem;
   float* acc = reinterpret_cast<float*>(smem + kTableBytes);
   float* scratch = acc + kMaxSlots * 16;
+  int* pool = reinterpret_cast<int*>(smem + kPoolOffset);
   unsigned char* xs = smem + kXsOffset;
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -412,7 +441,7 @@ __device__ __forceinline__ void gemv_pass(const GemvArgs& a, const Plan& p, bool
   cta_units(p, u0, u1);
   if (u0 >= u1) {
     if (first) {  // a chain's later passes may have work for this CTA
-      build_table(reinterpret_cast<uint32_t*>(smem), a.codebook);
+      build_table(reinterpret_cast<uint32_t*>(smem), a.codebook, acc);
       for (int i = threadIdx.x; i < kMaxSlots * 16; i += kThreads) acc[i] = 0.0f;
       asm volatile("griddepcontrol.wait;" ::: "memory");
     }
@@ -424,9 +453,12 @@ __device__ __forceinline__ void gemv_pass(const GemvArgs& a, const Plan& p, bool
   const int rows = a.w.rows;
   int rs0 = st_lo, rs1 = min(st_hi + 1, st_lo + kMaxSlots);
   for (;;) {  // rounds of at most kMaxSlots tile slices
-    // This warp's contiguous share of the round's units.
-    const int ru0 = max(u0, rs0 * p.sb), ru1 = min(u1, rs1 * p.sb), len = ru1 - ru0;
+    // This warp's contiguous share of the round's units [ru0, rmid); [rmid, ru1) is the pool.
+    // Every share holds more than kDepth units (the pool counter is set after the preload).
+    const int ru0 = max(u0, rs0 * p.sb), ru1 = min(u1, rs1 * p.sb);
+    const int rmid = ru1 - ru0 >= 8 * kWarps ? ru1 - (ru1 - ru0) * p.pool / 100 : ru1, len = rmid - ru0;
     const int wu0 = ru0 + int((long long)len * warp / kWarps), wu1 = ru0 + int((long long)len * (warp + 1) / kWarps);
+    const int pool_end = rmid < ru1 ? ru1 : INT_MIN;  // without a pool no take succeeds
     Walk lw = walk_from(p, wu0, wu1, rows, blk0, g, t);
     // The first units' weights do not depend on the previous kernel: they are requested
     // before the table build and the prologue so their latency overlaps both.
@@ -434,12 +466,12 @@ __device__ __forceinline__ void gemv_pass(const GemvArgs& a, const Plan& p, bool
 #pragma unroll
     for (int i = 0; i < kDepth; ++i) {
       buf[i] = load_unit(a, p, lw, rs0, t);
-      step(lw, p, rows, blk0, g, t);
+      step(lw, p, rows, blk0, g, t, pool, pool_end);
     }
     if (rs0 == st_lo) {
       if (first) {
         if (p.prefetch) prefetch_units(a, p, wu0 + kDepth, wu1, rows, lane);
-        build_table(reinterpret_cast<uint32_t*>(smem), a.codebook);
+        build_table(reinterpret_cast<uint32_t*>(smem), a.codebook, acc);
         for (int i = threadIdx.x; i < kMaxSlots * 16; i += kThreads) acc[i] = 0.0f;
         stamp(p, 1);
         // Launched as a programmatic dependent, everything above overlaps the previous kernel;
@@ -451,14 +483,18 @@ __device__ __forceinline__ void gemv_pass(const GemvArgs& a, const Plan& p, bool
       else if (m.in() == GemvInput::RmsNorm1p) prologue<GemvInput::RmsNorm1p>(a, xs, scratch, blk0, blk1);
       else prologue<GemvInput::GatedNorm>(a, xs, scratch, blk0, blk1);
     }
+    if (threadIdx.x == 0) *pool = rmid;
     __syncthreads();
     stamp(p, 3);
 
     float acc0 = 0.0f, acc1 = 0.0f;
-    for (int n = wu1 - wu0; n > 0; n -= kDepth) {
+    for (bool more = true; more;) {
 #pragma unroll
       for (int i = 0; i < kDepth; ++i) {
-        if (i >= n) break;
+        if (buf[i].flush == -2) {
+          more = false;
+          break;
+        }
         compute_unit(buf[i], lane4, acc0, acc1);
         if (buf[i].flush >= 0) {  // tile slice done: add it to the CTA's sums
           if (t == 0) {
@@ -469,7 +505,7 @@ __device__ __forceinline__ void gemv_pass(const GemvArgs& a, const Plan& p, bool
         }
         // Refilled after use (not before): no register copies, kDepth - 1 units stay in flight.
         buf[i] = load_unit(a, p, lw, rs0, t);
-        step(lw, p, rows, blk0, g, t);
+        step(lw, p, rows, blk0, g, t, pool, pool_end);
       }
     }
     if (p.trace && lane == 0) p.trace[blockIdx.x * kTraceWords + 8 + warp] = global_ns();
@@ -660,6 +696,7 @@ GemvTuning tuning_from_env() {
   t.meet = env("HLWQ_GEMV_MEET", t.meet ? 1 : 0) != 0;
   t.prefetch_units = std::clamp(env("HLWQ_GEMV_PREFETCH", t.prefetch_units), 0, 32);
   t.chain = env("HLWQ_GEMV_CHAIN", t.chain ? 1 : 0) != 0;
+  t.pool_percent = std::clamp(env("HLWQ_GEMV_POOL", t.pool_percent), 0, 30);
   return t;
 }
 
@@ -668,6 +705,7 @@ Plan plan_for(const GemvArgs& a, GemvOutput out, int grid) {
   GemvTuning& tune = gemv_q5_tuning();
   Plan p = make_plan(a.w, out == GemvOutput::AddResidual, tune.meet, grid);
   p.prefetch = tune.prefetch_units;
+  p.pool = std::clamp(tune.pool_percent, 0, 30);
   if (tune.trace && tune.trace_next < tune.trace_launches)
     p.trace = tune.trace + std::size_t(tune.trace_next++) * tune.trace_ctas * kTraceWords;
   return p;

@@ -57,12 +57,14 @@ std::size_t gemv_q5_smem_bytes(int cols);
 
 // How gemv_q5 launches, process-wide; the defaults are the measured best. The environment
 // overrides them once at first use (HLWQ_GEMV_PDL=0|1, HLWQ_GEMV_MEET=0|1,
-// HLWQ_GEMV_PREFETCH=units, HLWQ_GEMV_CHAIN=0|1) for A/B timing; tests and the trace tool set the fields directly.
+// HLWQ_GEMV_PREFETCH=units, HLWQ_GEMV_CHAIN=0|1,
+// HLWQ_GEMV_POOL=percent) for A/B timing; tests and the trace tool set the fields directly.
 struct GemvTuning {
   bool pdl = true;         // programmatic dependent launch: table build + first loads overlap the previous kernel
   bool meet = false;       // Store/SwiGLU: split rows between CTAs anywhere, shared tiles summed in a side buffer
   int prefetch_units = 0;  // 16x128 tile-blocks per warp prefetched into L2 before waiting on the previous kernel
   bool chain = false;      // decode callers: a layer's GEMVs after its mixer as one gemv_q5_layer_chain launch
+  int pool_percent = 0;    // the last part (<= 30 %) of each CTA's units goes to whichever warp is free first
   // Diagnostics: while trace is set, launch k (k < trace_launches, counted by trace_next) has
   // each CTA c write gemv_q5_trace_words() globaltimer stamps at trace + (k * trace_ctas + c)
   // * words: entry, table built, wait done, prologue done, loop done, exit, SM id, unused,

@@ -153,6 +153,7 @@ GemvTuning parse_config(const std::string& c, const GemvTuning& base) {
     else if (k == "meet") t.meet = v != 0;
     else if (k == "pf") t.prefetch_units = v;
     else if (k == "chain") t.chain = v != 0;
+    else if (k == "pool") t.pool_percent = v;
     else throw_error(ErrorKind::InvalidArgument, "hlwq-gemv-trace: unknown option '", k, "'");
     p = q + 1;
   }
@@ -288,10 +289,10 @@ int run(int argc, char** argv) {
     p = q + 1;
     if (c.empty()) continue;
     tune = parse_config(c, defaults);
-    std::printf("\nconfig %s: pdl %d, meet %d, prefetch %d units, chain %d; %.1f MB of weights per graph, ideal at copy "
-                "%.3f ms\n",
-                c.c_str(), int(tune.pdl), int(tune.meet), tune.prefetch_units, int(tune.chain), total / 1e6,
-                total / (bw * 1e9) * 1e3);
+    std::printf("\nconfig %s: pdl %d, meet %d, prefetch %d units, chain %d, pool %d %%; %.1f MB of weights per graph, "
+                "ideal at copy %.3f ms\n",
+                c.c_str(), int(tune.pdl), int(tune.meet), tune.prefetch_units, int(tune.chain), tune.pool_percent,
+                total / 1e6, total / (bw * 1e9) * 1e3);
     time_graph(false);
     check(cudaMemset(trace.get(), 0, trace.bytes()), "cudaMemset(trace)");
     time_graph(true);

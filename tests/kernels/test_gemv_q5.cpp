@@ -246,8 +246,25 @@ TEST(GemvQ5, L2PrefetchKeepsResults) {
   uint64_t seed = 600;
   for (auto [rows, cols] : std::vector<std::pair<int, int>>{{37, 1152}, {300, 640}, {2200, 256}})
     for (GemvOutput out : {GemvOutput::Store, GemvOutput::AddResidual, GemvOutput::SwiGlu})
-      run_case({rows, cols, GemvInput::RmsNorm1p, out}, seed++);
+      if (out != GemvOutput::SwiGlu || rows % 2 == 0) run_case({rows, cols, GemvInput::RmsNorm1p, out}, seed++);
   run_case({5120, 17408, GemvInput::Plain, GemvOutput::AddResidual}, 920);
+}
+
+// The last part of each CTA's units handed out to whichever warp is free (GemvTuning::
+// pool_percent): every unit is still summed once. Small shapes (no pool: fewer than 8 units
+// per warp) and the 27B's large ones (pool active, several takes per warp).
+TEST(GemvQ5, WarpPoolKeepsResults) {
+  HLWQ_REQUIRE_GPU();
+  TuningScope scope;
+  gemv_q5_tuning().pool_percent = 25;
+  uint64_t seed = 800;
+  for (auto [rows, cols] : std::vector<std::pair<int, int>>{{64, 256}, {37, 1152}, {300, 640}, {2200, 2560}})
+    for (GemvOutput out : {GemvOutput::Store, GemvOutput::AddResidual, GemvOutput::SwiGlu})
+      if (out != GemvOutput::SwiGlu || rows % 2 == 0) run_case({rows, cols, GemvInput::RmsNorm1p, out}, seed++);
+  run_case({34816, 5120, GemvInput::RmsNorm1p, GemvOutput::SwiGlu}, 930);     // gate/up
+  run_case({5120, 17408, GemvInput::Plain, GemvOutput::AddResidual}, 931);    // down
+  run_case({5120, 6144, GemvInput::GatedNorm, GemvOutput::AddResidual}, 932); // out_proj
+  run_case({16480, 5120, GemvInput::RmsNorm1p, GemvOutput::Store}, 933);      // in_proj
 }
 
 // The diagnostic trace: every CTA of the launch stamps its phases in order.
@@ -343,7 +360,9 @@ void run_chain_case(int hidden, int inter, int value, GemvInput out_input, bool 
   if (next) gemv_q5(s[3], GemvInput::RmsNorm1p, GemvOutput::Store, nullptr);
   GemvLayerChain chain{c[0], out_input, c[1], c[2], next ? &c[3] : nullptr};
   gemv_q5_layer_chain(chain, nullptr);
-  // tolerance: 1e-5 of (|value| + the vector's rms), the rounding of a reordered fp32 sum
+  // tolerance: 1e-3 of (|value| + the vector's rms): the split-K passes' fp32 sums are
+  // reordered, and the next pass rounds its rotated input to fp16 (2^-11), so an input that
+  // differs in the last fp32 bits can round the other way
   auto compare = [](const char* what, const std::vector<float>& want, const std::vector<float>& got) {
     ASSERT_EQ(want.size(), got.size());
     double ss = 0;
@@ -352,7 +371,7 @@ void run_chain_case(int hidden, int inter, int value, GemvInput out_input, bool 
     ASSERT_TRUE(std::isfinite(rms) && rms > 0) << what;
     int bad = 0;
     for (size_t i = 0; i < want.size(); ++i) {
-      const double tol = 1e-5 * (std::fabs(double(want[i])) + rms);
+      const double tol = 1e-3 * (std::fabs(double(want[i])) + rms);
       if (!std::isfinite(got[i]) || std::fabs(double(got[i]) - want[i]) > tol)
         if (++bad <= 5) ADD_FAILURE() << what << "[" << i << "] = " << got[i] << ", sequential " << want[i];
     }
