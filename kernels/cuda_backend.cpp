@@ -107,7 +107,8 @@ class CudaBackend final : public ModelBackend {
 
   int32_t decode_and_sample(int32_t token, int pos, const SamplingParams& params, std::span<const int32_t> history,
                             float uniform) override {
-    // The pick runs on the device right after the step's graph; only the id comes back.
+    // One graph launch: the step and the draw on the device (parameters staged in pinned
+    // memory first); only the id comes back.
     check_sampling_params(params, config_.vocab_size);  // a bad request changes nothing
     const GpuSamplingParams gp = gpu_params(params);
     if (pos != n_cached_)
@@ -116,9 +117,25 @@ class CudaBackend final : public ModelBackend {
     if (pos + 1 > context_max())
       throw_error(ErrorKind::ContextFull, "CUDA backend: ", std::to_string(pos + 1), " tokens do not fit the context of ",
                   std::to_string(context_max()));
-    step(token);
-    return sampler_->sample(model_->logits_dev(), gp, history.data(), history.size(), uniform, stream_);
+    if (!sampler_in_graph_) {  // the earlier path, kept for A/B timing: graph, then the draw
+      step(token);
+      return sampler_->sample(model_->logits_dev(), gp, history.data(), history.size(), uniform, stream_);
+    }
+    check_token(token);
+    sampler_->stage(model_->logits_dev(), gp, history.data(), history.size(), uniform, stream_);
+    try {
+      model_->sampled_step_graph(stream_, token, n_cached_, *sampler_);
+      check(cudaStreamSynchronize(stream_), "CUDA backend decode_and_sample");
+    } catch (...) {
+      sampler_->reset_history();  // the staged history ids may never have been marked
+      throw;
+    }
+    history_.push_back(token);
+    ++n_cached_;
+    return sampler_->result();
   }
+
+  void set_sampler_in_graph(bool on) { sampler_in_graph_ = on; }
 
   void set_kv(const KvConfig& kv) override {
     check_kv(kv);
@@ -219,6 +236,7 @@ class CudaBackend final : public ModelBackend {
   std::vector<DeviceBuffer> snapshot_;
   std::vector<float> logits_host_;
   std::unique_ptr<GpuSampler> sampler_;
+  bool sampler_in_graph_ = true;
 };
 
 }  // namespace
@@ -231,6 +249,12 @@ void set_prefill_chunk(ModelBackend& backend, int rows) {
   auto* cuda = dynamic_cast<CudaBackend*>(&backend);
   if (!cuda) throw_error(ErrorKind::InvalidArgument, "set_prefill_chunk: backend ", backend.name(), " is not the CUDA one");
   cuda->set_prefill_chunk(rows);
+}
+
+void set_sampler_in_graph(ModelBackend& backend, bool on) {
+  auto* cuda = dynamic_cast<CudaBackend*>(&backend);
+  if (!cuda) throw_error(ErrorKind::InvalidArgument, "set_sampler_in_graph: backend ", backend.name(), " is not the CUDA one");
+  cuda->set_sampler_in_graph(on);
 }
 
 void register_cuda_backend() {

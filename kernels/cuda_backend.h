@@ -15,6 +15,11 @@ std::unique_ptr<ModelBackend> make_cuda_backend(const ModelSource& source, const
 // Error{InvalidArgument} for another backend or rows < 1.
 void set_prefill_chunk(ModelBackend& backend, int rows);
 
+// Whether decode_and_sample runs the GPU sampler inside the step's graph (default) or launches
+// it after the graph (the earlier path, for A/B timing and tests). Error{InvalidArgument} for
+// another backend.
+void set_sampler_in_graph(ModelBackend& backend, bool on);
+
 // Adds BackendKind::Cuda to the backend registry (idempotent). Every binary that links
 // hlwq_cuda calls it at start-up (cuda_backend_registration.cpp).
 void register_cuda_backend();

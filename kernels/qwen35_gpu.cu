@@ -201,6 +201,7 @@ void Qwen35Gpu::allocate_activations() {
   q_work_ = scratch("q_rotated", std::size_t(d.heads) * 256 * 4);
   check(cudaMemset(token_.get(), 0, 4), "cudaMemset(token)");
   check(cudaMemset(pos_.get(), 0, 4), "cudaMemset(position)");
+  check(cudaMemset(argmax_.get(), 0, argmax_.bytes()), "cudaMemset(argmax scratch)");  // sample_greedy's ticket
 }
 
 void Qwen35Gpu::set_input(int32_t token, int pos, cudaStream_t stream) {
@@ -228,7 +229,7 @@ void Qwen35Gpu::load_recurrent_state(const std::vector<DeviceBuffer>& from) {
 }
 
 void Qwen35Gpu::destroy_graph() {
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < 4; ++i) {
     if (graph_exec_[i]) cudaGraphExecDestroy(graph_exec_[i]);
     if (graph_[i]) cudaGraphDestroy(graph_[i]);
     graph_exec_[i] = nullptr;
@@ -292,18 +293,40 @@ void Qwen35Gpu::fake_history(int n, uint64_t seed) {
 }
 
 void Qwen35Gpu::enqueue_step(cudaStream_t s, bool long_context) {
+  enqueue_forward(s, long_context, token_.get<int32_t>(), pos_.get<int>());
+  if (!(drop_ & kDropSampler))
+    sample_greedy(logits_.get<float>(), dims_.vocab, argmax_.get(), token_.get<int32_t>(), pos_.get<int>(), s);
+  if (probe_) probe_("sampler (greedy)");
+}
+
+void Qwen35Gpu::enqueue_forward(cudaStream_t s, bool long_context, const int32_t* token, const int* pos) {
   const Qwen35Dims& d = dims_;
   float* x = x_.get<float>();
   float* proj = proj_.get<float>();
   float* mix = mix_.get<float>();
   float* h = h_.get<float>();
   const float* cb = codebook_.get<float>();
-  embed_token(embedding_, token_.get<int32_t>(), d.hidden, x, s);
+  auto mark = [&](const char* label) {
+    if (probe_) probe_(label);
+  };
+  const bool gemv = !(drop_ & kDropGemv);
+  if (!(drop_ & kDropEmbedding)) embed_token(embedding_, token, d.hidden, x, s);
+  mark("embedding");
   int delta_i = 0;
+  // With the GEMV chain on, out_proj, gate/up, down and the next layer's in_proj go out as
+  // one launch (gemv_q5_layer_chain): out_proj() only keeps its arguments for it.
+  const bool chain = gemv_q5_tuning().chain;
+  GemvArgs out_args;
+  GemvInput out_input = GemvInput::Plain;
+  auto out_proj = [&](const GemvArgs& o, GemvInput input) {
+    if (chain) out_args = o, out_input = input;
+    else if (gemv) gemv_q5(o, input, GemvOutput::AddResidual, s);
+  };
   for (int l = 0; l < d.layers; ++l) {
     const LayerWeights& w = layers_[l];
     GemvArgs in{w.in_proj.m, x, nullptr, w.norm1, d.eps, proj, cb};
-    gemv_q5(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
+    if ((!chain || l == 0) && gemv) gemv_q5(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
+    mark(d.full_attention[l] ? "GEMV q/k/v (attention in_proj)" : "GEMV in_proj (DeltaNet)");
     if (d.full_attention[l]) {
       AttentionArgs a;
       a.proj = proj;
@@ -316,7 +339,7 @@ void Qwen35Gpu::enqueue_step(cudaStream_t s, bool long_context) {
       a.k_codebook = book(k_bits_);
       a.v_codebook = book(v_bits_);
       a.cache = kv_layers_[l];
-      a.pos = pos_.get<int>();
+      a.pos = pos;
       a.heads = d.heads;
       a.rope_theta = d.rope_theta;
       a.rotary_dim = d.rotary_dim;
@@ -326,9 +349,11 @@ void Qwen35Gpu::enqueue_step(cudaStream_t s, bool long_context) {
       a.max_splits = max_splits_;
       a.long_context = long_context;
       a.out = mix;
-      attention_decode(a, s);
+      if (!(drop_ & kDropAttention)) attention_decode(a, s);
+      mark("attention decode (prep + split + combine)");
       GemvArgs o{w.out_proj.m, mix, nullptr, nullptr, d.eps, x, cb};
-      gemv_q5(o, GemvInput::Plain, GemvOutput::AddResidual, s);
+      out_proj(o, GemvInput::Plain);
+      mark("GEMV o_proj (attention)");
     } else {
       DeltaNetStepArgs a;
       a.proj = proj;
@@ -338,31 +363,48 @@ void Qwen35Gpu::enqueue_step(cudaStream_t s, bool long_context) {
       a.dt_bias = w.dt_bias;
       a.state = delta_state_[delta_i].get<float>();
       a.out = mix;
-      a.pos = pos_.get<int>();
+      a.pos = pos;
       a.hk = d.hk;
       a.hv = d.hv;
-      deltanet_step(a, s);
+      if (!(drop_ & kDropDeltaNet)) deltanet_step(a, s);
+      mark("DeltaNet step");
       GemvArgs o{w.out_proj.m, mix, proj + a.z_offset(), w.out_norm, d.eps, x, cb};
-      gemv_q5(o, GemvInput::GatedNorm, GemvOutput::AddResidual, s);
+      out_proj(o, GemvInput::GatedNorm);
+      mark("GEMV out_proj (DeltaNet)");
       ++delta_i;
     }
     GemvArgs gu{w.gate_up.m, x, nullptr, w.norm2, d.eps, h, cb};
-    gemv_q5(gu, GemvInput::RmsNorm1p, GemvOutput::SwiGlu, s);
+    if (chain) {
+      const GemvArgs dn{w.down.m, h, nullptr, nullptr, d.eps, x, cb};
+      const bool last = l + 1 == d.layers;
+      const GemvArgs next =
+          last ? GemvArgs{} : GemvArgs{layers_[l + 1].in_proj.m, x, nullptr, layers_[l + 1].norm1, d.eps, proj, cb};
+      if (gemv) gemv_q5_layer_chain({out_args, out_input, gu, dn, last ? nullptr : &next}, s);
+      mark("GEMV chain (out_proj, gate/up, down, next in_proj)");
+      continue;
+    }
+    if (gemv) gemv_q5(gu, GemvInput::RmsNorm1p, GemvOutput::SwiGlu, s);
+    mark("GEMV gate/up");
     GemvArgs dn{w.down.m, h, nullptr, nullptr, d.eps, x, cb};
-    gemv_q5(dn, GemvInput::Plain, GemvOutput::AddResidual, s);
+    if (gemv) gemv_q5(dn, GemvInput::Plain, GemvOutput::AddResidual, s);
+    mark("GEMV down");
   }
   GemvArgs head{lm_head_.m, x, nullptr, final_norm_.get<float>(), d.eps, logits_.get<float>(), cb};
-  gemv_q5(head, GemvInput::RmsNorm1p, GemvOutput::Store, s);
-  sample_greedy(logits_.get<float>(), d.vocab, argmax_.get(), token_.get<int32_t>(), pos_.get<int>(), s);
+  if (gemv) gemv_q5(head, GemvInput::RmsNorm1p, GemvOutput::Store, s);
+  mark("GEMV lm_head");
 }
 
 void Qwen35Gpu::step_graph(cudaStream_t s, int pos) {
   const int v = pos >= kLongContext ? 1 : 0;
   if (!graph_exec_[v]) {
     check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture(decode step)");
+    std::function<void(const char*)> probe = std::move(probe_);  // a probe never enters the graph
+    probe_ = nullptr;
     try {
       enqueue_step(s, v == 1);
+      probe_ = std::move(probe);
     } catch (...) {
+      probe_ = std::move(probe);
       cudaGraph_t g = nullptr;
       cudaStreamEndCapture(s, &g);
       if (g) cudaGraphDestroy(g);
@@ -372,6 +414,40 @@ void Qwen35Gpu::step_graph(cudaStream_t s, int pos) {
     check(cudaGraphInstantiate(&graph_exec_[v], graph_[v], 0), "cudaGraphInstantiate(decode step)");
   }
   check(cudaGraphLaunch(graph_exec_[v], s), "cudaGraphLaunch(decode step)");
+}
+
+void Qwen35Gpu::sampled_step_graph(cudaStream_t s, int32_t token, int pos, GpuSampler& sampler) {
+  if (graph_sampler_ != &sampler) {  // the graphs hold the sampler's buffers
+    for (int i = 2; i < 4; ++i) {
+      if (graph_exec_[i]) cudaGraphExecDestroy(graph_exec_[i]);
+      if (graph_[i]) cudaGraphDestroy(graph_[i]);
+      graph_exec_[i] = nullptr;
+      graph_[i] = nullptr;
+    }
+    graph_sampler_ = &sampler;
+  }
+  const int v = 2 + (pos >= kLongContext ? 1 : 0);
+  if (!graph_exec_[v]) {
+    check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture(sampled step)");
+    std::function<void(const char*)> probe = std::move(probe_);
+    probe_ = nullptr;
+    try {
+      sampler.enqueue_parameters(s);  // the graph's one copy in: parameters, token, position
+      enqueue_forward(s, v == 3, sampler.step_token_dev(), sampler.step_pos_dev());
+      sampler.enqueue_draw(s);
+      probe_ = std::move(probe);
+    } catch (...) {
+      probe_ = std::move(probe);
+      cudaGraph_t g = nullptr;
+      cudaStreamEndCapture(s, &g);
+      if (g) cudaGraphDestroy(g);
+      throw;
+    }
+    check(cudaStreamEndCapture(s, &graph_[v]), "cudaStreamEndCapture(sampled step)");
+    check(cudaGraphInstantiate(&graph_exec_[v], graph_[v], 0), "cudaGraphInstantiate(sampled step)");
+  }
+  sampler.set_step_input(token, pos);  // the caller synchronized the stream: the last launch has read the block
+  check(cudaGraphLaunch(graph_exec_[v], s), "cudaGraphLaunch(sampled step)");
 }
 
 uint64_t Qwen35Gpu::weight_bytes() const {

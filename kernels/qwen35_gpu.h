@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -27,6 +28,8 @@ struct Plan;  // planner/vram_plan.h: host C++20, so .cu files see it only decla
 }  // namespace hlwq
 
 namespace hlwq::cuda {
+
+class GpuSampler;  // sampling.h
 
 // The sizes the GPU code needs (qwen35.md section 1); filled from qwen35::Config.
 struct Qwen35Dims {
@@ -103,6 +106,25 @@ class Qwen35Gpu {
   // for a step at position `pos` (the host knows it: the graph reads it on the device).
   void step_graph(cudaStream_t stream, int pos);
   static constexpr int kLongContext = 2048;
+  // The backend's decode_and_sample in one graph launch: the graph copies the sampler's
+  // staged block (GpuSampler::stage, called before; it also carries `token` and `pos`) to
+  // the device, runs the step without the greedy pick reading token and position from that
+  // block, then the sampler's draw, whose id and flag it copies to the sampler's pinned
+  // result. Captured once per sampler and variant. The caller synchronizes `stream` before
+  // sampler.result() and before the next call (the pinned block is rewritten).
+  void sampled_step_graph(cudaStream_t stream, int32_t token, int pos, GpuSampler& sampler);
+  // Profiling (decode_bench --profile): when set, enqueue_step calls it after each kernel (or
+  // group of kernels) with a label naming what was just enqueued, e.g. to record an event.
+  // Only for eager steps: set none while capturing.
+  void set_step_probe(std::function<void(const char* label)> probe) { probe_ = std::move(probe); }
+  // Profiling: kinds of kernels left out of the step (wrong results, right timing for the
+  // rest), so the graph's time without a kind measures what that kind costs inside the graph,
+  // overlap included. Drops the captured graphs.
+  enum StepDrop : unsigned { kDropEmbedding = 1, kDropDeltaNet = 2, kDropAttention = 4, kDropSampler = 8, kDropGemv = 16 };
+  void set_step_drop(unsigned mask) {
+    destroy_graph();
+    drop_ = mask;
+  }
 
   // Prompt processing (qwen35_prefill.cu): `count` tokens at positions pos.. as chunks of
   // prefill_chunk() rows (GEMM Linears, whole-chunk mixers), leaving the KV cache and the
@@ -163,6 +185,8 @@ class Qwen35Gpu {
   void allocate_planned_cache();
   std::vector<DeviceBuffer> snapshot_regions() const;
   void destroy_graph();
+  // embedding .. lm_head, the step's token and position read at `token` and `pos` (device)
+  void enqueue_forward(cudaStream_t stream, bool long_context, const int32_t* token, const int* pos);
   void allocate_activations();
   void upload_kv_codebooks();
 
@@ -182,10 +206,14 @@ class Qwen35Gpu {
   int capacity_ = 0, k_bits_ = 16, v_bits_ = 16, max_splits_ = 1;
   int prefill_chunk_ = 512;
   std::shared_ptr<PrefillScratch> prefill_;  // qwen35_prefill.h, made by the first prefill
-  cudaGraph_t graph_[2] = {nullptr, nullptr};
-  cudaGraphExec_t graph_exec_[2] = {nullptr, nullptr};
+  // [long context] greedy step graphs, then [2 + long context] sampled ones for graph_sampler_
+  cudaGraph_t graph_[4] = {};
+  cudaGraphExec_t graph_exec_[4] = {};
+  const GpuSampler* graph_sampler_ = nullptr;
   std::unique_ptr<Memory> memory_;
   cublasHandle_t cublas_ = nullptr;  // not owned
+  std::function<void(const char*)> probe_;
+  unsigned drop_ = 0;  // StepDrop bits
 };
 
 // Fills n floats uniformly in [lo, hi) (synthetic parameters, test inputs).

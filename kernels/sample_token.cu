@@ -30,10 +30,12 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "core/error.h"
 #include "cuda_check.h"
+#include "pdl.cuh"
 #include "models/sampling_params_check.h"
 #include "sampling.h"
 
@@ -48,8 +50,13 @@ constexpr int kThreads1 = 512;
 constexpr int kThreads2 = 1024;
 constexpr int kIdBatch = 4096;    // history ids marked per launch
 constexpr int kPerThread = kSortMax / kThreads2;
+constexpr int kStagedIds = 32;    // history ids a staged draw marks itself (more: mark_kernel first)
 
 struct Args {
+  // The decode step's own inputs when the draw sits in the step's graph: they travel in the
+  // same copy (GpuSampler::set_step_input), read by the step's kernels from here.
+  int32_t step_token = 0;
+  int32_t step_pos = 0;
   const float* logits = nullptr;
   int n = 0;  // ids considered: min(vocab, vocab_limit)
   const uint32_t* seen = nullptr;  // nullptr: no penalties
@@ -69,7 +76,22 @@ struct Args {
   unsigned* done = nullptr;  // blocks of candidates_kernel finished (the last one decides)
   int small_k = 0;           // > 0: candidates_kernel's last block runs 2a with this K
   int32_t* token = nullptr;
+  // History ids new since the last draw (penalties on): each candidates block sets the bits of
+  // the ids in its chunk before reading the set (chunks are whole 32-id words of the bitmap).
+  uint32_t* mark = nullptr;
+  int vocab = 0;  // ids at or past it (or negative) have no bit
+  int n_new = 0;
+  int32_t new_ids[kStagedIds] = {};
 };
+
+// The block's copy of the draw's parameters, in shared memory.
+__device__ const Args& load_args(const Args* args) {
+  static_assert(sizeof(Args) % 4 == 0, "Args is copied as words");
+  __shared__ alignas(8) uint32_t sa[sizeof(Args) / 4];  // raw words: Args has initializers
+  for (int i = threadIdx.x; i < int(sizeof(Args) / 4); i += blockDim.x) sa[i] = reinterpret_cast<const uint32_t*>(args)[i];
+  __syncthreads();
+  return *reinterpret_cast<const Args*>(sa);
+}
 
 // ---- keys ---------------------------------------------------------------------------------
 
@@ -228,6 +250,14 @@ __device__ void block_candidates(const Args& a) {
   __shared__ int s_need, s_out;
   const int b = blockIdx.x, tid = threadIdx.x;
   const int base = b * a.chunk;
+  if (a.n_new > 0) {  // every block of the vocabulary marks its ids, even past vocab_limit
+    if (tid < a.n_new) {
+      const int id = a.new_ids[tid];
+      if (id >= base && id < base + a.chunk && id < a.vocab) atomicOr(&a.mark[id >> 5], 1u << (id & 31));
+    }
+    __syncthreads();
+  }
+  if (b >= a.blocks) return;  // past vocab_limit
   const int len = min(a.chunk, a.n - base);
   uint64_t* out = a.cand + size_t(b) * kCandidates;
 
@@ -415,7 +445,13 @@ __device__ void decide_small_block(const Args& a, int K) {
 
 // 1 (+ 2a): the chunk's candidates; with small_k > 0 the last block to finish merges and
 // decides, so greedy and top_k <= 32 take one launch.
-__global__ void __launch_bounds__(kThreads1) candidates_kernel(Args a) {
+// Every kernel reads its Args from the device (copied from the staged host block, so a
+// captured graph replays with new parameters) and is launched as a programmatic dependent:
+// scheduled while the previous kernel drains, it waits before reading anything.
+__global__ void __launch_bounds__(kThreads1) candidates_kernel(const Args* args) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const Args& a = load_args(args);
   block_candidates(a);
   if (a.small_k <= 0) return;
   __shared__ bool s_last;
@@ -431,7 +467,13 @@ __global__ void __launch_bounds__(kThreads1) candidates_kernel(Args a) {
 
 // ---- 2b. top_k 0 or > kCandidates: sort the candidates, decide on the exact prefix ---------------------------------------------------
 
-__global__ void __launch_bounds__(kThreads2) decide_kernel(Args a, int sort_n) {
+__global__ void __launch_bounds__(kThreads2) decide_kernel(const Args* args) {
+  pdl_launch_dependents();
+  pdl_wait();
+  const Args& a = load_args(args);
+  if (a.small_k > 0) return;  // candidates_kernel decided
+  int sort_n = 32;
+  while (sort_n < a.blocks * kCandidates) sort_n <<= 1;
   __shared__ uint64_t c[kSortMax];
   __shared__ double redd[32];
   __shared__ unsigned long long redu[32];
@@ -680,7 +722,9 @@ __device__ double mass_above(const Args& a, FallbackShared& s, uint64_t limit, d
   return block_reduce(m, Sum{}, s.redd);
 }
 
-__global__ void __launch_bounds__(kThreads2) fallback_kernel(Args a) {
+__global__ void __launch_bounds__(kThreads2) fallback_kernel(const Args* args) {
+  pdl_wait();
+  const Args& a = load_args(args);
   if (*a.flag == 0) return;
   __shared__ FallbackShared s;
   const double top = a.top_z[0];
@@ -732,7 +776,7 @@ int chunk_for(int vocab) {
 size_t align8(size_t x) { return (x + 7) & ~size_t(7); }
 
 struct Layout {
-  size_t cand, boundary, bmax, bsum, count, seen, ids, top_z, flag, token, done, total;
+  size_t cand, boundary, bmax, bsum, count, seen, ids, top_z, out, done, args, total;
 };
 Layout layout(int vocab) {
   const size_t blocks = size_t((vocab + chunk_for(vocab) - 1) / chunk_for(vocab));
@@ -746,9 +790,9 @@ Layout layout(int vocab) {
   l.count = o, o = align8(o + blocks * 4);
   l.seen = o, o = align8(o + size_t((vocab + 31) / 32) * 4);
   l.ids = o, o = align8(o + size_t(kIdBatch) * 4);
-  l.flag = o, o = align8(o + 4);
-  l.token = o, o = align8(o + 4);
+  l.out = o, o = align8(o + 2 * 4);  // [0] token, [1] fallback flag: one copy back
   l.done = o, o = align8(o + 4);
+  l.args = o, o = align8(o + sizeof(Args));
   l.total = o;
   return l;
 }
@@ -776,52 +820,77 @@ GpuSampler::GpuSampler(int vocab, DeviceBuffer workspace) : vocab_(vocab) {
   count_ = reinterpret_cast<int*>(base + l.count);
   seen_ = reinterpret_cast<uint32_t*>(base + l.seen);
   ids_ = reinterpret_cast<int32_t*>(base + l.ids);
-  flag_ = reinterpret_cast<int*>(base + l.flag);
-  token_ = reinterpret_cast<int32_t*>(base + l.token);
+  token_ = reinterpret_cast<int32_t*>(base + l.out);
+  flag_ = token_ + 1;
+  args_ = base + l.args;
   check(cudaMemset(base, 0, l.total), "cudaMemset(GPU sampler workspace)");
   check(cudaMallocHost(&host_ids_, kIdBatch * sizeof(int32_t)), "cudaMallocHost(sampler ids)");
   check(cudaMallocHost(&host_out_, 2 * sizeof(int32_t)), "cudaMallocHost(sampler result)");
+  check(cudaMallocHost(&host_args_, sizeof(Args)), "cudaMallocHost(sampler parameters)");
+  new (host_args_) Args();
+  check(cudaEventCreateWithFlags(&args_copied_, cudaEventDisableTiming), "cudaEventCreate(sampler)");
   check(cudaFuncSetAttribute(candidates_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, chunk_ * 4),
         "cudaFuncSetAttribute(candidates_kernel)");
 }
 
 GpuSampler::~GpuSampler() {
+  if (args_copied_) {
+    cudaEventSynchronize(args_copied_);  // no copy may still read the pinned block
+    cudaEventDestroy(args_copied_);
+  }
   if (host_ids_) cudaFreeHost(host_ids_);
   if (host_out_) cudaFreeHost(host_out_);
+  if (host_args_) cudaFreeHost(host_args_);
 }
 
 void GpuSampler::sync_history(const int32_t* history, std::size_t n, cudaStream_t stream) {
   // The session's history only grows between calls; anything else rebuilds the set.
   std::size_t from = 0;
-  if (n >= synced_.size() &&
+  if (!seen_stale_ && n >= synced_.size() &&
       (synced_.empty() || std::memcmp(history, synced_.data(), synced_.size() * sizeof(int32_t)) == 0)) {
     from = synced_.size();
   } else {
     check(cudaMemsetAsync(seen_, 0, size_t((vocab_ + 31) / 32) * 4, stream), "cudaMemsetAsync(sampler seen)");
     synced_.clear();
+    seen_stale_ = false;
   }
-  for (std::size_t i = from; i < n; i += kIdBatch) {
-    const int batch = int(std::min<std::size_t>(kIdBatch, n - i));
-    // The staging buffer is reused: the previous batch's copy must have left it.
-    check(cudaStreamSynchronize(stream), "GPU sampler history");
-    std::memcpy(host_ids_, history + i, size_t(batch) * 4);
-    check(cudaMemcpyAsync(ids_, host_ids_, size_t(batch) * 4, cudaMemcpyHostToDevice, stream), "cudaMemcpyAsync(sampler ids)");
-    mark_kernel<<<(batch + 255) / 256, 256, 0, stream>>>(seen_, ids_, batch, vocab_);
-    check_launch("sampler mark_kernel");
+  Args& a = *static_cast<Args*>(host_args_);
+  a.n_new = 0;
+  if (n - from <= std::size_t(kStagedIds)) {  // the usual step: the draw's own kernel marks them
+    for (std::size_t i = from; i < n; ++i) a.new_ids[a.n_new++] = history[i];
+  } else {
+    for (std::size_t i = from; i < n; i += kIdBatch) {
+      const int batch = int(std::min<std::size_t>(kIdBatch, n - i));
+      // The staging buffer is reused: the previous batch's copy must have left it.
+      check(cudaStreamSynchronize(stream), "GPU sampler history");
+      std::memcpy(host_ids_, history + i, size_t(batch) * 4);
+      check(cudaMemcpyAsync(ids_, host_ids_, size_t(batch) * 4, cudaMemcpyHostToDevice, stream),
+            "cudaMemcpyAsync(sampler ids)");
+      mark_kernel<<<(batch + 255) / 256, 256, 0, stream>>>(seen_, ids_, batch, vocab_);
+      check_launch("sampler mark_kernel");
+    }
   }
   synced_.assign(history, history + n);
 }
 
-void GpuSampler::enqueue(const float* logits, const GpuSamplingParams& p, const int32_t* history,
-                         std::size_t n_history, float uniform, cudaStream_t stream) {
+void GpuSampler::stage(const float* logits, const GpuSamplingParams& p, const int32_t* history,
+                       std::size_t n_history, float uniform, cudaStream_t stream) {
   hlwq::check_sampling_params(p, vocab_);
-  Args a;
+  // The previous draw's copy of the pinned block must have run before it is rewritten.
+  check(cudaEventSynchronize(args_copied_), "GPU sampler: previous parameter copy");
+  Args& a = *static_cast<Args*>(host_args_);
+  const int32_t step_token = a.step_token, step_pos = a.step_pos;  // set_step_input's, if called first
+  a = Args();
+  a.step_token = step_token;
+  a.step_pos = step_pos;
   a.logits = logits;
   a.n = (p.vocab_limit > 0 && p.vocab_limit < vocab_) ? p.vocab_limit : vocab_;
+  a.vocab = vocab_;
   const bool penalties = !(p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f);
   if (penalties) {
-    sync_history(history, n_history, stream);
+    sync_history(history, n_history, stream);  // sets n_new / new_ids
     a.seen = seen_;
+    a.mark = seen_;
   }
   a.rep = p.repetition_penalty;
   a.pres = p.presence_penalty;
@@ -846,25 +915,61 @@ void GpuSampler::enqueue(const float* logits, const GpuSamplingParams& p, const 
   a.need_sums = !small;
   a.small_k = small ? K : 0;
   a.done = reinterpret_cast<unsigned*>(work_.get<uint8_t>() + layout(vocab_).done);
-  candidates_kernel<<<a.blocks, kThreads1, size_t(chunk_) * 4, stream>>>(a);
-  check_launch("sampler candidates_kernel");
-  if (small) return;
-  int sort_n = 32;
-  while (sort_n < a.blocks * kCandidates) sort_n <<= 1;
-  decide_kernel<<<1, kThreads2, 0, stream>>>(a, sort_n);
-  check_launch("sampler decide_kernel");
-  fallback_kernel<<<1, kThreads2, 0, stream>>>(a);
-  check_launch("sampler fallback_kernel");
+}
+
+void GpuSampler::enqueue_staged(cudaStream_t stream) {
+  enqueue_parameters(stream);
+  enqueue_draw(stream);
+}
+
+void GpuSampler::enqueue_parameters(cudaStream_t stream) {
+  check(cudaMemcpyAsync(args_, host_args_, sizeof(Args), cudaMemcpyHostToDevice, stream),
+        "cudaMemcpyAsync(sampler parameters)");
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(stream, &capturing), "cudaStreamIsCapturing");
+  if (capturing == cudaStreamCaptureStatusNone) check(cudaEventRecord(args_copied_, stream), "cudaEventRecord(sampler)");
+}
+
+void GpuSampler::enqueue_draw(cudaStream_t stream) {
+  const auto* args = static_cast<const Args*>(args_);
+  // Fixed launch shapes (a graph replays them): every chunk of the vocabulary gets a block,
+  // and the kernels of the long path return at once when the first kernel decided.
+  launch_pdl("sampler candidates_kernel", candidates_kernel, dim3(blocks_), dim3(kThreads1), size_t(chunk_) * 4,
+             stream, args);
+  launch_pdl("sampler decide_kernel", decide_kernel, dim3(1), dim3(kThreads2), 0, stream, args);
+  launch_pdl("sampler fallback_kernel", fallback_kernel, dim3(1), dim3(kThreads2), 0, stream, args);
+  check(cudaMemcpyAsync(host_out_, token_, 2 * sizeof(int32_t), cudaMemcpyDeviceToHost, stream),
+        "cudaMemcpyAsync(sampled id)");
+}
+
+void GpuSampler::set_step_input(int32_t token, int pos) {
+  check(cudaEventSynchronize(args_copied_), "GPU sampler: previous parameter copy");
+  Args& a = *static_cast<Args*>(host_args_);
+  a.step_token = token;
+  a.step_pos = pos;
+}
+
+const int32_t* GpuSampler::step_token_dev() const { return &static_cast<const Args*>(args_)->step_token; }
+const int* GpuSampler::step_pos_dev() const { return &static_cast<const Args*>(args_)->step_pos; }
+
+void GpuSampler::reset_history() { seen_stale_ = true; }
+
+int32_t GpuSampler::result() {
+  fallback_ = host_out_[1] != 0;
+  return host_out_[0];
+}
+
+void GpuSampler::enqueue(const float* logits, const GpuSamplingParams& p, const int32_t* history,
+                         std::size_t n_history, float uniform, cudaStream_t stream) {
+  stage(logits, p, history, n_history, uniform, stream);
+  enqueue_staged(stream);
 }
 
 int32_t GpuSampler::sample(const float* logits, const GpuSamplingParams& p, const int32_t* history,
                            std::size_t n_history, float uniform, cudaStream_t stream) {
   enqueue(logits, p, history, n_history, uniform, stream);
-  check(cudaMemcpyAsync(host_out_, token_, 4, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(sampled id)");
-  check(cudaMemcpyAsync(host_out_ + 1, flag_, 4, cudaMemcpyDeviceToHost, stream), "cudaMemcpyAsync(sampler flag)");
   check(cudaStreamSynchronize(stream), "GPU sampler");
-  fallback_ = host_out_[1] != 0;
-  return host_out_[0];
+  return result();
 }
 
 bool GpuSampler::last_used_fallback() const { return fallback_; }

@@ -1,6 +1,7 @@
 #include <cfloat>
 
 #include "cuda_check.h"
+#include "pdl.cuh"
 #include "sampling.h"
 
 namespace hlwq::cuda {
@@ -36,19 +37,35 @@ __device__ Best block_best(Best b) {
   return r;
 }
 
-__global__ void partial_kernel(const float* logits, int vocab, Best* part) {
+// One launch: each block reduces a strided share of the logits; the last block to finish
+// (a ticket that wraps back to 0, so the scratch stays ready for the next call) reduces the
+// per-block bests, writes the id and advances the position. Launched as a programmatic
+// dependent of lm_head: scheduled during its tail, logits read after the wait.
+__global__ void __launch_bounds__(kThreads) greedy_kernel(const float* logits, int vocab, Best* part,
+                                                          unsigned* ticket, int32_t* token, int* pos) {
+  pdl_launch_dependents();
+  pdl_wait();
   Best b{-FLT_MAX, 0x7fffffff};
   for (int i = blockIdx.x * kThreads + threadIdx.x; i < vocab; i += kBlocks * kThreads) {
     const float v = logits[i];
     b = better(b, Best{v != v ? -FLT_MAX : v, i});  // NaN never wins
   }
   b = block_best(b);
-  if (threadIdx.x == 0) part[blockIdx.x] = b;
-}
-
-__global__ void final_kernel(const Best* part, int32_t* token, int* pos) {
-  Best b{-FLT_MAX, 0x7fffffff};
-  for (int i = threadIdx.x; i < kBlocks; i += kThreads) b = better(b, part[i]);
+  __shared__ bool last;
+  if (threadIdx.x == 0) {
+    part[blockIdx.x] = b;
+    __threadfence();  // the partial is visible before the ticket
+    last = atomicInc(ticket, kBlocks - 1) == kBlocks - 1;
+  }
+  __syncthreads();
+  if (!last) return;
+  __threadfence();
+  b = Best{-FLT_MAX, 0x7fffffff};
+  for (int i = threadIdx.x; i < kBlocks; i += kThreads) {
+    const Best p{__ldcg(&part[i].v), __ldcg(&part[i].i)};  // written by other blocks: past L1
+    b = better(b, p);
+  }
+  __syncthreads();  // block_best's shared arrays are reused
   b = block_best(b);
   if (threadIdx.x == 0) {
     *token = b.i == 0x7fffffff ? 0 : b.i;
@@ -58,14 +75,13 @@ __global__ void final_kernel(const Best* part, int32_t* token, int* pos) {
 
 }  // namespace
 
-std::size_t argmax_scratch_bytes(int) { return kBlocks * sizeof(Best); }
+std::size_t argmax_scratch_bytes(int) { return kBlocks * sizeof(Best) + sizeof(unsigned); }
 
 void sample_greedy(const float* logits, int vocab, void* scratch, int32_t* token_out, int* pos, cudaStream_t stream) {
   auto* part = static_cast<Best*>(scratch);
-  partial_kernel<<<kBlocks, kThreads, 0, stream>>>(logits, vocab, part);
-  check_launch("sample_greedy partial");
-  final_kernel<<<1, kThreads, 0, stream>>>(part, token_out, pos);
-  check_launch("sample_greedy final");
+  auto* ticket = reinterpret_cast<unsigned*>(part + kBlocks);
+  launch_pdl("sample_greedy", greedy_kernel, dim3(kBlocks), dim3(kThreads), 0, stream, logits, vocab, part, ticket,
+             token_out, pos);
 }
 
 }  // namespace hlwq::cuda

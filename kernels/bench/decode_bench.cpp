@@ -1,6 +1,7 @@
 #include "bench/decode_bench.h"
 
 #include <cuda_bf16.h>
+#include <cuda_profiler_api.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "bench/bench_args.h"
 #include "core/error.h"
@@ -20,6 +22,7 @@
 #include "gemv_q5.h"
 #include "prefill_gemm.h"
 #include "qwen35_gpu.h"
+#include "sampling.h"
 
 namespace hlwq::cuda {
 namespace {
@@ -34,6 +37,10 @@ struct Options {
   std::string commit = "unknown";
   std::string command;
   bool embedding_on_host = true;
+  bool profile = false;   // per-kernel breakdown of one eager step per decode cell
+  bool ncu_step = false;  // cudaProfilerStart/Stop around one eager step per cell (ncu --profile-from-start off)
+  bool sampler = false;   // per cell: decode_and_sample's two paths (GPU sampler after / inside the graph)
+  bool drop = false;      // per cell: the graph's time with each kind of kernel left out
 };
 
 std::vector<std::string> split(const std::string& s) { return bench_args::split(s); }
@@ -51,9 +58,16 @@ Options parse(const std::vector<std::string>& args) {
       std::puts(
           "hlwq bench [--model 27B|9B|4B|2B|0.8B] [--contexts 0,4096,32768,131072] [--kv fp16,q4,q3,q2 (or q5)]\n"
           "           [--prefill 512,4096] [--repeats N] [--embedding host|device] [--json FILE]\n"
-          "           [--commit HASH] [--command TEXT]\n"
+          "           [--commit HASH] [--command TEXT] [--profile] [--ncu-step] [--sampler]\n"
+          "           [--drop-profile]\n"
           "Synthetic Qwen3.5 with random 5-bit codes built in VRAM; decode tok/s per KV mode and context,\n"
-          "prefill linear-layer throughput vs cuBLAS bf16, copy bandwidth, bytes/token, peak VRAM.");
+          "prefill linear-layer throughput vs cuBLAS bf16, copy bandwidth, bytes/token, peak VRAM.\n"
+          "--profile: per decode cell, where one step's time goes (CUDA events between the kernels of an\n"
+          "eager step, summed per kind) against the graph's time. --ncu-step: one eager step per cell\n"
+          "between cudaProfilerStart/Stop, for ncu --profile-from-start off. --sampler: per cell, host wall\n"
+          "time per token of the backend's decode_and_sample paths (GPU sampler after the graph / inside it).\n"
+          "--drop-profile: per cell, the graph's time with each kind of kernel left out (wrong logits, but\n"
+          "what the kind costs inside the graph, overlap included).");
       std::exit(0);
     } else if (a == "--model") o.model = value();
     else if (a == "--contexts") { o.contexts.clear(); for (auto& s : split(value())) o.contexts.push_back(to_int(a, s)); }
@@ -63,6 +77,10 @@ Options parse(const std::vector<std::string>& args) {
     else if (a == "--json") o.json_path = value();
     else if (a == "--commit") o.commit = value();
     else if (a == "--command") o.command = value();
+    else if (a == "--profile") o.profile = true;
+    else if (a == "--ncu-step") o.ncu_step = true;
+    else if (a == "--sampler") o.sampler = true;
+    else if (a == "--drop-profile") o.drop = true;
     else if (a == "--embedding") {
       const std::string v = value();
       if (v != "host" && v != "device") throw_error(ErrorKind::InvalidArgument, "bench: --embedding is host or device, got '", v, "'");
@@ -138,6 +156,148 @@ double copy_bandwidth(cudaStream_t s, int repeats) {
     if (i >= 3) ms.push_back(m);
   }
   return 2.0 * bytes / (median(ms) * 1e-3);
+}
+
+// Where one decode step's time goes: an eager step with an event recorded after each kernel
+// (group) the model names through its step probe, summed per label; median over `repeats`
+// steps. A host callback holds the stream for 5 ms first so that every launch is queued before
+// the GPU reaches it: the intervals are device time (kernel + the gap to the next), not the
+// host's launch rate. The events serialize the kernels, so programmatic-launch overlap is lost
+// here; graph_ms - sum is what the graph gains from it or loses to launch gaps and dependency latency.
+nlohmann::json profile_step(Qwen35Gpu& model, cudaStream_t s, bool long_context, int repeats, double graph_ms) {
+  std::vector<cudaEvent_t> ev;
+  auto event = [&](size_t i) {
+    while (ev.size() <= i) {
+      cudaEvent_t e;
+      check(cudaEventCreate(&e), "cudaEventCreate(profile)");
+      ev.push_back(e);
+    }
+    return ev[i];
+  };
+  std::vector<std::string> order;                  // labels in order of first appearance
+  std::map<std::string, std::vector<double>> per;  // label -> its total ms in each repeat
+  std::map<std::string, int> launches;             // label -> occurrences per step
+  std::vector<double> totals;
+  for (int r = 0; r < repeats; ++r) {
+    std::vector<std::string> labels;
+    check(cudaLaunchHostFunc(s, [](void*) { std::this_thread::sleep_for(std::chrono::milliseconds(5)); }, nullptr),
+          "cudaLaunchHostFunc(profile hold)");
+    check(cudaEventRecord(event(0), s), "cudaEventRecord(profile)");
+    model.set_step_probe([&](const char* label) {
+      labels.emplace_back(label);
+      check(cudaEventRecord(event(labels.size()), s), "cudaEventRecord(profile)");
+    });
+    model.enqueue_step(s, long_context);
+    model.set_step_probe(nullptr);
+    check(cudaStreamSynchronize(s), "profile step");
+    std::map<std::string, double> sum;
+    std::map<std::string, int> count;
+    double total = 0;
+    for (size_t i = 0; i < labels.size(); ++i) {
+      float ms = 0;
+      check(cudaEventElapsedTime(&ms, ev[i], ev[i + 1]), "cudaEventElapsedTime(profile)");
+      if (!sum.count(labels[i]) && !per.count(labels[i])) order.push_back(labels[i]);
+      sum[labels[i]] += ms;
+      ++count[labels[i]];
+      total += ms;
+    }
+    for (auto& [k, v] : sum) per[k].push_back(v);
+    launches = count;
+    totals.push_back(total);
+  }
+  for (cudaEvent_t e : ev) cudaEventDestroy(e);
+  nlohmann::json rows = nlohmann::json::array();
+  const double total = median(totals);
+  std::printf("   %-44s %6s %10s %10s %8s\n", "step profile (eager, events)", "calls", "ms/step", "us/call", "% graph");
+  for (const std::string& k : order) {
+    const double ms = median(per[k]);
+    std::printf("   %-44s %6d %10.3f %10.2f %7.1f%%\n", k.c_str(), launches[k], ms, 1e3 * ms / launches[k],
+                100.0 * ms / graph_ms);
+    rows.push_back({{"what", k}, {"calls", launches[k]}, {"ms", ms}, {"us_per_call", 1e3 * ms / launches[k]}});
+  }
+  std::printf("   %-44s %6s %10.3f %10s %7.1f%%\n", "sum (eager step, serialized)", "", total, "", 100.0 * total / graph_ms);
+  std::printf("   %-44s %6s %10.3f %10s %7.1f%%\n", "graph step (timed above)", "", graph_ms, "", 100.0);
+  std::printf("   %-44s %6s %10.3f\n", "graph - sum", "", graph_ms - total);
+  return {{"method", "eager step, cudaEventRecord after each kernel group, 5 ms host hold first; median of repeats"},
+          {"repeats", repeats}, {"rows", rows}, {"sum_ms", total}, {"graph_ms", graph_ms}};
+}
+
+// What each kind of kernel costs inside the graph: the graph's time with that kind left out
+// (Qwen35Gpu::set_step_drop), median of `repeats`, subtracted from the full graph's. Unlike the
+// eager profile this includes the overlap (programmatic launches) and the dependency latency
+// each kind adds; the sum over kinds need not equal the step. The device position advances
+// with each step, so the cells' capacity covers these steps too.
+nlohmann::json drop_profile(Qwen35Gpu& model, cudaStream_t s, int pos, int repeats, double graph_ms) {
+  struct Kind {
+    const char* name;
+    unsigned mask;
+  };
+  const Kind kinds[] = {{"embedding", Qwen35Gpu::kDropEmbedding},
+                        {"DeltaNet step (48)", Qwen35Gpu::kDropDeltaNet},
+                        {"attention decode (16 x prep + split + combine)", Qwen35Gpu::kDropAttention},
+                        {"sampler (greedy)", Qwen35Gpu::kDropSampler},
+                        {"every GEMV", Qwen35Gpu::kDropGemv},
+                        {"all but the GEMVs", Qwen35Gpu::kDropEmbedding | Qwen35Gpu::kDropDeltaNet |
+                                                  Qwen35Gpu::kDropAttention | Qwen35Gpu::kDropSampler}};
+  nlohmann::json rows = nlohmann::json::array();
+  Timer t;
+  std::printf("   %-48s %10s %12s\n", "graph without (drop profile)", "ms/step", "its cost ms");
+  for (const Kind& k : kinds) {
+    model.set_step_drop(k.mask);
+    std::vector<double> ms;
+    for (int i = 0; i < repeats + 2; ++i) {
+      t.start(s);
+      model.step_graph(s, pos++);
+      const double m = t.stop_ms(s);
+      if (i >= 2) ms.push_back(m);
+    }
+    const double med = median(ms);
+    std::printf("   %-48s %10.3f %12.3f\n", k.name, med, graph_ms - med);
+    rows.push_back({{"without", k.name}, {"graph_ms", med}, {"cost_ms", graph_ms - med}});
+  }
+  model.set_step_drop(0);
+  return {{"method", "graph time with one kind of kernel left out, median of repeats; cost = full graph - that"},
+          {"full_graph_ms", graph_ms}, {"rows", rows}};
+}
+
+// CudaBackend::decode_and_sample's two paths on this model, host wall time per token (what a
+// chat waits for): the GPU sampler launched after the step graph (set_input with its sync,
+// the greedy graph, the draw, the id copy and sync), and inside the sampled graph (stage, one
+// graph launch, sync). Default sampling (T 0.7, top-k 20, top-p 0.95) with a repetition
+// penalty over the growing history; each path runs `repeats` tokens from position `pos`.
+nlohmann::json sampler_paths(Qwen35Gpu& model, cudaStream_t s, int pos, int repeats, double graph_ms) {
+  GpuSampler sampler(model.dims().vocab);
+  GpuSamplingParams p;
+  p.repetition_penalty = 1.1f;
+  std::vector<int32_t> history = {11, 12, 13};
+  int32_t token = 11;
+  auto run = [&](bool in_graph) {
+    std::vector<double> us;
+    for (int i = 0; i < repeats + 2; ++i, ++pos) {
+      history.push_back(token);
+      const float u = float(i % 97) / 97.0f;
+      const auto t0 = std::chrono::steady_clock::now();
+      if (in_graph) {
+        sampler.stage(model.logits_dev(), p, history.data(), history.size(), u, s);
+        model.sampled_step_graph(s, token, pos, sampler);
+        check(cudaStreamSynchronize(s), "sampled step");
+        token = sampler.result();
+      } else {
+        model.set_input(token, pos, s);
+        model.step_graph(s, pos);
+        token = sampler.sample(model.logits_dev(), p, history.data(), history.size(), u, s);
+      }
+      const auto t1 = std::chrono::steady_clock::now();
+      if (i >= 2) us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+    }
+    return median(us) / 1e3;
+  };
+  const double after = run(false), inside = run(true);
+  std::printf("   decode_and_sample (host wall, T0.7 k20 p0.95 rep1.1): sampler after the graph %.3f ms, inside %.3f ms"
+              " (%+.1f us); greedy graph alone %.3f ms\n",
+              after, inside, 1e3 * (inside - after), graph_ms);
+  return {{"after_graph_ms", after}, {"inside_graph_ms", inside}, {"greedy_graph_ms", graph_ms},
+          {"method", "host steady_clock per token, median of repeats, T 0.7 top-k 20 top-p 0.95 repetition 1.1"}};
 }
 
 std::string fmt(const char* f, double v) {
@@ -238,7 +398,10 @@ int run_bench(const std::vector<std::string>& args) {
     for (int ctx : opt.contexts) {
       nlohmann::json r{{"kv", kv}, {"context", ctx}};
       try {
-        model->allocate_cache(ctx + opt.repeats + 16, bits, bits);
+        model->allocate_cache(
+            ctx + opt.repeats + 16 + (opt.profile || opt.ncu_step ? 16 : 0) + (opt.sampler ? 2 * opt.repeats + 8 : 0) +
+                (opt.drop ? 6 * (opt.repeats + 2) : 0),
+            bits, bits);
         model->fake_history(ctx, 77 + ctx);
         model->enqueue_step(s, ctx >= Qwen35Gpu::kLongContext);  // eager warm-up: attributes set outside capture
         for (int i = 0; i < 2; ++i) model->step_graph(s, ctx + 1 + i);
@@ -261,6 +424,18 @@ int run_bench(const std::vector<std::string>& args) {
                   {"state_bytes", model->state_bytes()}, {"nonfinite_logits", bad}, {"ms_all", ms}});
         std::printf("%-6s %8d %10.3f %10.1f %12.3e %10.1f %9.1f%% %9.2f%s\n", kv.c_str(), ctx, med, 1e3 / med,
                     double(bpt), roof, 100.0 * (1e3 / med) / roof, vram / 1e9, bad ? "  NONFINITE" : "");
+        if (opt.profile) r["profile"] = profile_step(*model, s, ctx >= Qwen35Gpu::kLongContext, 5, med);
+        if (opt.drop) r["drop_profile"] = drop_profile(*model, s, ctx + 3 + opt.repeats + 8, opt.repeats, med);
+        if (opt.sampler)
+          r["decode_and_sample"] =
+              sampler_paths(*model, s, ctx + 3 + opt.repeats + 8 + (opt.drop ? 6 * (opt.repeats + 2) : 0), opt.repeats, med);
+        if (opt.ncu_step) {  // one eager step for ncu (--profile-from-start off)
+          check(cudaStreamSynchronize(s), "ncu step");
+          check(cudaProfilerStart(), "cudaProfilerStart");
+          model->enqueue_step(s, ctx >= Qwen35Gpu::kLongContext);
+          check(cudaStreamSynchronize(s), "ncu step");
+          check(cudaProfilerStop(), "cudaProfilerStop");
+        }
       } catch (const Error& e) {
         r["error"] = std::string(to_string(e.kind())) + ": " + e.what();
         std::printf("%-6s %8d  skipped: %s\n", kv.c_str(), ctx, e.what());

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <random>
 #include <string>
 
 #include "gpu_test_util.h"
@@ -21,6 +22,7 @@ constexpr int k27BVocab = 248320;
 int run(const std::vector<float>& logits, int* pos_after = nullptr) {
   Dev<float> d(logits);
   Dev<uint8_t> scratch(argmax_scratch_bytes(int(logits.size())));
+  check(cudaMemset(scratch.p, 0, scratch.n), "zero the argmax scratch");
   Dev<int32_t> tok(1);
   Dev<int> pos(1);
   pos.upload({41});
@@ -47,6 +49,23 @@ TEST(SampleGreedy, TiesGoToLowestIndexAndNanNeverWins) {
   int pos = 0;
   EXPECT_EQ(run(v, &pos), 1234);
   EXPECT_EQ(pos, 42);
+}
+
+TEST(SampleGreedy, OneScratchServesManyCalls) {
+  HLWQ_REQUIRE_GPU();
+  // The last block of each call resets the scratch's ticket: consecutive picks on one scratch
+  // (as in the decode graph) must each see every block's partial.
+  Dev<uint8_t> scratch(argmax_scratch_bytes(k27BVocab));
+  check(cudaMemset(scratch.p, 0, scratch.n), "zero the argmax scratch");
+  Dev<int32_t> tok(1);
+  for (int call = 0; call < 6; ++call) {
+    auto v = uniform(k27BVocab, -3.f, 3.f, 100 + uint64_t(call));
+    v[size_t(call * 40000 + 17)] = 9.f;
+    Dev<float> d(v);
+    tok.poison();
+    sample_greedy(d.p, k27BVocab, scratch.p, tok.p, nullptr, nullptr);
+    EXPECT_EQ(tok.download()[0], call * 40000 + 17) << "call " << call;
+  }
 }
 
 // ---- GpuSampler vs sample_token ------------------------------------------------------------
@@ -214,6 +233,58 @@ TEST(GpuSampler, VocabLimitExcludesTheTail) {
           ASSERT_EQ(got, cpu_pick(v, p, {}, u)) << describe(p, u);
         }
   }
+}
+
+// The decode graph's way: stage() on the host, enqueue_staged() captured once and replayed
+// with new logits, parameters, uniforms and a history that grows by one id per draw (marked
+// inside the graph), by 100 (marked before the launch) or is replaced.
+TEST(GpuSampler, StagedDrawReplaysInACapturedGraph) {
+  HLWQ_REQUIRE_GPU();
+  Dev<float> logits(static_cast<size_t>(k27BVocab));
+  GpuSampler sampler(k27BVocab);
+  cudaStream_t stream = nullptr;
+  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "test stream");
+  GpuSamplingParams p;
+  sampler.stage(logits.p, p, nullptr, 0, 0.5f, stream);
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  check(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal), "capture");
+  sampler.enqueue_staged(stream);
+  check(cudaStreamEndCapture(stream, &graph), "capture");
+  check(cudaGraphInstantiate(&exec, graph, 0), "instantiate");
+  std::mt19937_64 g(17);
+  std::uniform_int_distribution<int> any(0, k27BVocab - 1);
+  std::vector<int32_t> history = {3, 3, 99};
+  int penalized_draws = 0;
+  for (int step = 0; step < 40; ++step) {
+    const auto v = peaked(k27BVocab, 500 + uint64_t(step));
+    logits.upload(v);
+    if (step == 25) history = {1, 2};  // a new conversation
+    const int grow = step % 9 == 4 ? 100 : 1;
+    for (int i = 0; i < grow; ++i) {
+      // Often one of the strong candidates, so the penalties change the pick.
+      const int id = i == 0 && step % 2 ? int(std::max_element(v.begin(), v.end()) - v.begin()) : any(g);
+      history.push_back(id);
+    }
+    p = GpuSamplingParams();
+    p.temperature = step % 4 == 0 ? 0.0f : 0.8f;
+    p.top_k = step % 3 == 0 ? 0 : step % 3 == 1 ? 20 : 40;
+    p.top_p = 0.9f;
+    p.min_p = step % 5 == 0 ? 0.05f : 0.0f;
+    p.repetition_penalty = step % 7 == 3 ? 1.0f : 1.5f;  // some draws without penalties: their ids wait
+    p.presence_penalty = step % 2 ? 2.0f : 0.0f;
+    p.vocab_limit = step % 6 == 5 ? 150000 : 0;
+    penalized_draws += p.repetition_penalty != 1.0f || p.presence_penalty != 0.0f;
+    const float u = sampling_uniform(31, uint64_t(step));
+    sampler.stage(logits.p, p, history.data(), history.size(), u, stream);
+    check(cudaGraphLaunch(exec, stream), "graph launch");
+    check(cudaStreamSynchronize(stream), "graph");
+    ASSERT_EQ(sampler.result(), cpu_pick(v, p, history, u)) << describe(p, u) << " step " << step;
+  }
+  EXPECT_GT(penalized_draws, 20);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
 }
 
 TEST(GpuSampler, BadParametersGiveTheCpuSamplersErrors) {
