@@ -14,9 +14,13 @@
 
 namespace hlwq::cuda {
 
-enum class PrefillGemmPath { Auto, OnChip, DequantCublas };
-// The path Auto takes for T tokens through a rows x cols matrix (HLWQ_PREFILL_GEMM=onchip or
-// cublas in the environment forces one, for A/B timing).
+// OnChip: prefill_gemm_q5. DequantCublas: expand a slice, multiply it, in turn on one
+// stream. DequantCublasOverlap: the same with the next slice's expansion on a side stream
+// while cuBLAS multiplies the current one (two halves of the scratch; falls back to the
+// plain loop when the matrix or the scratch is too small to split).
+enum class PrefillGemmPath { Auto, OnChip, DequantCublas, DequantCublasOverlap };
+// The path Auto takes for T tokens through a rows x cols matrix (HLWQ_PREFILL_GEMM=onchip,
+// cublas or overlap in the environment forces one, for A/B timing).
 PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols);
 
 struct PrefillLinearArgs {
