@@ -1,8 +1,11 @@
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "attention.h"
 #include "attention_head.cuh"
+#include "attention_mma.h"
 #include "core/error.h"
 #include "cuda_check.h"
 
@@ -27,10 +30,17 @@ using attention_head::norm_rope;
 using attention_head::store_kv;
 using attention_head::wht256_block;
 
+// The three kernels are launched as programmatic dependents (attention_decode): each lets
+// its successor be scheduled at entry and waits for its predecessor before reading its output.
+__device__ __forceinline__ void wait_previous_kernel() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void release_next_kernel() { asm volatile("griddepcontrol.launch_dependents;"); }
+
 __global__ void __launch_bounds__(256) prep_kernel(AttentionArgs a) {
   __shared__ float buf[kD];
   __shared__ float scratch[8];
   const int t = threadIdx.x, b = blockIdx.x;
+  release_next_kernel();
+  wait_previous_kernel();  // proj comes from the q/k/v GEMV
   const int pos = *a.pos;
   const int kvh_count = a.cache.kv_heads;
   if (b < a.heads) {
@@ -109,6 +119,8 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(AttentionArgs a) {
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   if (KB != 16 && tid < (1 << (KB & 7))) ktab[tid] = a.k_codebook[tid] * 0.0625f;
   if (VB != 16 && tid < (1 << (VB & 7))) vtab[tid] = a.v_codebook[tid] * 0.0625f;
+  wait_previous_kernel();
+  release_next_kernel();
   for (int i = tid; i < G * kD; i += kThreads) qs[i / kD][i % kD] = a.q_work[(kvh * G) * kD + i];
   __syncthreads();
 
@@ -196,7 +208,7 @@ __global__ void __launch_bounds__(kThreads) decode_kernel(AttentionArgs a) {
 #pragma unroll
     for (int i = 0; i < 8; ++i) wacc[warp][g][lane * 8 + i] = acc[g][i];
   __syncthreads();
-  const int stride = kD + 2;
+  const int stride = kAttentionPartialStride;
   for (int g = 0; g < G; ++g) {
     float* out = a.partials + (size_t(kvh * G + g) * a.max_splits + split) * stride;
     for (int d = tid; d < kD; d += kThreads) out[2 + d] = wacc[0][g][d] + wacc[1][g][d] + wacc[2][g][d] + wacc[3][g][d];
@@ -221,6 +233,8 @@ __global__ void __launch_bounds__(kWarps * 32) decode_kernel_warp(AttentionArgs 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   if (KB != 16 && threadIdx.x < (1 << (KB & 7))) ktab[threadIdx.x] = a.k_codebook[threadIdx.x] * 0.0625f;
   if (VB != 16 && threadIdx.x < (1 << (VB & 7))) vtab[threadIdx.x] = a.v_codebook[threadIdx.x] * 0.0625f;
+  wait_previous_kernel();
+  release_next_kernel();
   __syncthreads();
 
   const int len = *a.pos + 1;
@@ -295,7 +309,7 @@ __global__ void __launch_bounds__(kWarps * 32) decode_kernel_warp(AttentionArgs 
     for (int i = 0; i < 8; ++i) wacc[warp][g][lane * 8 + i] = acc[g][i];
   }
   __syncthreads();
-  const int stride = kD + 2;
+  const int stride = kAttentionPartialStride;
   for (int g = 0; g < G; ++g) {
     float M = kNegInf;
     for (int w = 0; w < kWarps; ++w) M = fmaxf(M, wm[w][g]);
@@ -316,21 +330,59 @@ __global__ void __launch_bounds__(kWarps * 32) decode_kernel_warp(AttentionArgs 
   }
 }
 
+// One block per query head. The splits' weights exp(m_s - M) are computed once per split (a
+// thread each) and shared; then warp w sums splits w, w+8, ... with a lane per 8 dims (four
+// 8-byte loads per split, all independent), and the 8 warps' sums meet in shared memory. (A
+// thread per dim walking all splits serially, with a branch and an exp per split, was
+// latency-bound: 0.3-0.4 ms of a 32K token on the H200.)
 __global__ void __launch_bounds__(256) combine_kernel(AttentionArgs a) {
   __shared__ float buf[kD];
-  const int h = blockIdx.x, t = threadIdx.x;
-  const int stride = kD + 2;
+  __shared__ float w[256];
+  __shared__ float red[8];
+  __shared__ float part[8][kD];
+  const int h = blockIdx.x, t = threadIdx.x, warp = t >> 5, lane = t & 31;
+  release_next_kernel();
+  wait_previous_kernel();
+  const int stride = kAttentionPartialStride;
   const float* p = a.partials + size_t(h) * a.max_splits * stride;
   float M = kNegInf;
-  for (int s = 0; s < a.max_splits; ++s) M = fmaxf(M, p[s * stride]);
-  float L = 0, acc = 0;
-  for (int s = 0; s < a.max_splits; ++s) {
-    const float m = p[s * stride];
-    if (m == kNegInf) continue;
-    const float w = __expf(m - M);
-    L += p[s * stride + 1] * w;
-    acc += p[s * stride + 2 + t] * w;
+  for (int s = t; s < a.max_splits; s += 256) M = fmaxf(M, p[s * stride]);
+  for (int o = 16; o; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+  if (lane == 0) red[warp] = M;
+  __syncthreads();
+  M = red[0];
+  for (int i = 1; i < 8; ++i) M = fmaxf(M, red[i]);
+  float lp = 0;
+  float acc8[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // dims 8 lane .. 8 lane + 7
+  for (int s0 = 0; s0 < a.max_splits; s0 += 256) {
+    const int n = min(256, a.max_splits - s0);
+    __syncthreads();  // red and w are rewritten
+    if (t < n) {
+      const float m = p[(s0 + t) * stride];
+      const float ws = m == kNegInf ? 0.0f : __expf(m - M);  // empty split: weight 0, data unused
+      w[t] = ws;
+      if (ws != 0.0f) lp += p[(s0 + t) * stride + 1] * ws;
+    }
+    __syncthreads();
+#pragma unroll 4
+    for (int i = warp; i < n; i += 8) {
+      const float ws = w[i];
+      if (ws == 0.0f) continue;
+      // acc starts at float 2 of the split's row: 8-byte aligned (the stride is even)
+      const float2* v = reinterpret_cast<const float2*>(p + (s0 + i) * stride + 2) + 4 * lane;
+#pragma unroll
+      for (int k = 0; k < 4; ++k) {
+        const float2 x = v[k];
+        acc8[2 * k] += x.x * ws;
+        acc8[2 * k + 1] += x.y * ws;
+      }
+    }
   }
+#pragma unroll
+  for (int k = 0; k < 8; ++k) part[warp][8 * lane + k] = acc8[k];
+  const float L = attention_head::block_sum256(lp, red);  // its barriers also publish part
+  float acc = 0;
+  for (int i = 0; i < 8; ++i) acc += part[i][t];
   float o = acc / L;
   if (a.cache.v.bits != 16) o = wht256_block(o, buf);  // back from the rotated domain
   const float gate = a.proj[h * 2 * kD + kD + t];
@@ -338,6 +390,38 @@ __global__ void __launch_bounds__(256) combine_kernel(AttentionArgs a) {
 }
 
 using DecodeKernel = void (*)(AttentionArgs);
+
+int env_int(const char* name, int fallback) {
+  const char* e = std::getenv(name);
+  return e && *e ? std::atoi(e) : fallback;
+}
+
+// A/B switches for timing, read once: HLWQ_ATTN_PDL=0 launches plainly, HLWQ_ATTN_MMA=0 keeps
+// the fp32 split kernels at long context.
+bool use_pdl() {
+  static const bool on = env_int("HLWQ_ATTN_PDL", 1) != 0;
+  return on;
+}
+bool use_mma() {
+  static const bool on = env_int("HLWQ_ATTN_MMA", 1) != 0;
+  return on;
+}
+
+template <class... P>
+void launch(void (*k)(P...), dim3 grid, int threads, int smem, cudaStream_t stream, const char* what, P... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = dim3(unsigned(threads));
+  cfg.dynamicSmemBytes = std::size_t(smem);
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = use_pdl() ? 1 : 0;
+  check(cudaLaunchKernelEx(&cfg, k, args...), what);
+  check_launch(what);
+}
 
 template <int KB, int G>
 DecodeKernel pick_v(int vb, bool thread_scores) {
@@ -372,7 +456,9 @@ DecodeKernel pick(int kb, int vb, int group, bool thread_scores) {
 
 }  // namespace
 
-std::size_t attention_partials_floats(int heads, int max_splits) { return std::size_t(heads) * max_splits * (kD + 2); }
+std::size_t attention_partials_floats(int heads, int max_splits) {
+  return std::size_t(heads) * max_splits * kAttentionPartialStride;
+}
 
 int attention_default_splits(int capacity, int kv_heads) {
   // Enough blocks to cover every SM twice at long context, without thousands of empty ones.
@@ -393,12 +479,13 @@ void attention_decode(const AttentionArgs& a, cudaStream_t stream) {
   if (!decode)
     throw_error(ErrorKind::InvalidArgument, "attention_decode: KV bits k=", std::to_string(a.cache.k.bits),
                 " v=", std::to_string(a.cache.v.bits), " (supported: 16, 5, 4, 3, 2)");
-  prep_kernel<<<a.heads + kvh, 256, 0, stream>>>(a);
-  check_launch("attention prep");
-  decode<<<dim3(kvh, a.max_splits), kWarps * 32, 0, stream>>>(a);
-  check_launch("attention decode");
-  combine_kernel<<<a.heads, 256, 0, stream>>>(a);
-  check_launch("attention combine");
+  launch(prep_kernel, dim3(a.heads + kvh), 256, 0, stream, "attention prep", a);
+  // Long histories: the tensor-core split kernel where it covers the widths (not Q5).
+  if (a.long_context && use_mma() && attention_mma_supports(a.cache.k.bits, a.cache.v.bits, a.heads / kvh))
+    attention_mma_split(a, use_pdl(), stream);
+  else
+    launch(decode, dim3(kvh, a.max_splits), kWarps * 32, 0, stream, "attention decode", a);
+  launch(combine_kernel, dim3(a.heads), 256, 0, stream, "attention combine", a);
 }
 
 }  // namespace hlwq::cuda

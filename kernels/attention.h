@@ -30,6 +30,9 @@ struct AttentionArgs {
   float* out = nullptr;           // [heads * 256], gated attention output (o_proj input)
 };
 
+// One split's partial result for one query head: running max m, sum l, then acc[256]
+// (unnormalised). The VRAM planner sizes the buffer with the same stride (vram_plan.cpp).
+constexpr int kAttentionPartialStride = kHeadDim + 2;
 std::size_t attention_partials_floats(int heads, int max_splits);
 // Splits that keep the GPU busy for a cache of `capacity` tokens.
 int attention_default_splits(int capacity, int kv_heads);

@@ -16,17 +16,36 @@ namespace hlwq::cuda::attention_head {
 
 constexpr int kD = kHeadDim;
 
-// Normalised H_256: stage s pairs thread t with t ^ s.
+// Normalised H_256: stage s pairs thread t with t ^ s, and t takes (partner - own) when bit s
+// of t is set, (own + partner) otherwise. Strides below 32 stay in the warp (shuffles); the
+// last three (32, 64, 128) need one exchange through shared memory, after which each thread
+// replays those stages on the 8 values of its group {t & 31 | 32 i} with the same operations,
+// so the result is bit-identical to a stage-by-stage shared-memory butterfly (2 barriers, not 16).
 __device__ inline float wht256_block(float v, float* buf) {
   const int t = threadIdx.x;
-  for (int s = 1; s < kD; s <<= 1) {
-    buf[t] = v;
-    __syncthreads();
-    const float o = buf[t ^ s];
+#pragma unroll
+  for (int s = 1; s < 32; s <<= 1) {
+    const float o = __shfl_xor_sync(0xffffffffu, v, s);
     v = (t & s) ? (o - v) : (v + o);
-    __syncthreads();
   }
-  return v * 0.0625f;  // 1/sqrt(256)
+  buf[t] = v;
+  __syncthreads();
+  float x[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) x[i] = buf[(t & 31) | (i << 5)];
+#pragma unroll
+  for (int s = 1; s < 8; s <<= 1) {
+    float y[8];
+#pragma unroll
+    for (int i = 0; i < 8; ++i) y[i] = (i & s) ? (x[i ^ s] - x[i]) : (x[i] + x[i ^ s]);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) x[i] = y[i];
+  }
+  __syncthreads();  // buf is reused by the caller
+  float own = x[0];
+#pragma unroll
+  for (int i = 1; i < 8; ++i) own = (t >> 5) == i ? x[i] : own;  // no local-memory indexing
+  return own * 0.0625f;  // 1/sqrt(256)
 }
 
 __device__ inline float block_sum256(float v, float* scratch) {

@@ -5,6 +5,8 @@
 // reconstructed history, sigmoid gate. Token after token, so every cache slot is written by
 // the kernel under test. Tolerance: relative error < 1e-3 (fp16 storage is mirrored in the
 // reference; a code can flip only on an exact midpoint tie).
+#include <cstdio>
+
 #include "attention.h"
 #include "attention_reference.h"
 #include "gpu_test_util.h"
@@ -46,14 +48,26 @@ void run(int heads, int kvh, int kbits, int vbits, int tokens, int splits, uint6
   a.pos = dpos.p; a.heads = heads; a.rope_theta = float(theta); a.rotary_dim = 64;
   a.q_work = dq.p; a.partials = dpart.p; a.max_splits = splits; a.out = dout.p; a.proj = dproj.p;
   a.long_context = long_context;
+  // With the long-context kernel, the short-context one runs too on the same cache (both
+  // write identical bytes to each new slot): the two kernels' outputs are compared directly,
+  // which isolates the tensor-core kernel's fp16 rounding from code flips against the reference.
+  Dev<float> dq2(size_t(heads) * D), dpart2(attention_partials_floats(heads, splits)), dout2(size_t(heads) * D);
+  AttentionArgs b = a;
+  b.q_work = dq2.p; b.partials = dpart2.p; b.out = dout2.p; b.long_context = false;
 
-  double worst = 0;
+  double worst = 0, worst_kernels = 0;
   for (int t = 0; t < tokens; ++t) {
     const auto proj = uniform(proj_n, -2.f, 2.f, seed + 100 + t);
     dproj.upload(proj);
     dpos.upload({t});
     dout.poison();
+    dout2.poison();
     attention_decode(a, nullptr);
+    if (long_context) {
+      attention_decode(b, nullptr);
+      const auto o2 = dout2.download();
+      worst_kernels = std::max(worst_kernels, rel_err(dout.download(), std::vector<double>(o2.begin(), o2.end())));
+    }
     const float* kp = proj.data() + heads * 2 * D;
     for (int h = 0; h < kvh; ++h) {
       rk.rows.push_back(rk.store(norm_rope(kp + h * D, kw, t, theta, 64)));
@@ -84,6 +98,10 @@ void run(int heads, int kvh, int kbits, int vbits, int tokens, int splits, uint6
     worst = std::max(worst, rel_err(dout.download(), expect));
   }
   EXPECT_LT(worst, bound);
+  // fp16 q, P and V in the mma (2^-11 relative per value, averaging out over dims and tokens).
+  if (long_context) EXPECT_LT(worst_kernels, 5e-4) << "long- vs short-context kernel";
+  if (long_context) std::printf("k%dv%d tokens=%d splits=%d: rel err vs reference %.3g, vs the fp32 kernel %.3g\n", kbits,
+                                vbits, tokens, splits, worst, worst_kernels);
 }
 
 TEST(AttentionDecode, MatchesReferenceForEveryKvMode) {
@@ -101,6 +119,23 @@ TEST(AttentionDecode, MatchesReferenceForEveryKvMode) {
   run(24, 4, 3, 3, 600, 2, seed, true, 2e-3);
   run(24, 4, 3, 3, 600, 2, seed++, false, 2e-3);
   run(16, 4, 16, 16, 130, 1, seed++);  // 4B/9B grouping, one split
+}
+
+// The tensor-core split kernel (attention_mma.cu: long_context with fp16/Q4/Q3/Q2 K and V)
+// over histories that give each warp several 16-token tiles, ragged last tiles and splits, and
+// both head groupings. Its q, P and V (and the pair-table centroids) are rounded to fp16 for
+// the mma, a relative error of at most 2^-11 per value that averages over the 256 dims and the
+// history. Every case also compares it with the fp32 kernel on the same cache (< 5e-4, run()).
+TEST(AttentionDecode, TensorCoreKernelOverLongerHistories) {
+  HLWQ_REQUIRE_GPU();
+  uint64_t seed = 900;
+  run(24, 4, 16, 16, 300, 3, seed++, true);  // fp16: 100 tokens per split, 25 per warp
+  run(24, 4, 4, 4, 260, 2, seed++, true, 2e-3);  // Q4's 16 levels: midpoint flips, as for Q5 (above)
+  run(24, 4, 2, 2, 300, 1, seed++, true);    // one split: 19 tiles over 4 warps
+  run(24, 4, 4, 2, 200, 5, seed++, true);
+  run(24, 4, 16, 4, 150, 2, seed++, true);
+  run(16, 4, 3, 16, 210, 2, seed++, true);   // 4 query heads per KV head
+  run(8, 2, 2, 3, 170, 3, seed++, true);
 }
 
 // Q5 K and/or V (same layout rules, kv_cache.h). Its 32 levels sit 4x closer than Q3's, so a
