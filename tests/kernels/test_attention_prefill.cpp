@@ -5,9 +5,20 @@
 // causal softmax over cache + chunk, sigmoid gate. Several chunks in a row, so later rows
 // read K/V that earlier chunks wrote. Then the same chunk against attention_decode token by
 // token: the cache bytes must be identical (the same quantizer arithmetic) and the outputs
-// agree to 1e-4. Tolerance vs the reference: relative error < 1e-3 (2e-3 with Q5 codes).
+// agree to 5e-4 with an fp16 cache, 1e-3 (the reference bound) with codes. Tolerance vs the
+// reference: relative error < 1e-3 (2e-3 with Q5 codes). The causal pass runs on fp16 tensor
+// cores (q, the K/V values read from the cache and the softmax weights rounded to fp16, 11-bit
+// significand, fp32 accumulation) where decode multiplies in fp32: a CPU emulation of that
+// rounding on this test's inputs gives 2.7e-4 with an fp16 cache and 3.8e-4 when K and V are
+// dequantized codes (also rounded); the H200 measured 2.6e-4 and at most 4.3e-4 (2026-11-28).
+// The chunk sizes below cross several 64-key tiles and the diagonal at positions that are not
+// multiples of 16 or 64.
+#include <algorithm>
+#include <cstdio>
+
 #include "attention.h"
 #include "attention_prefill.h"
+#include "flash_attention_prefill.h"
 #include "attention_reference.h"
 #include "gpu_test_util.h"
 
@@ -103,6 +114,8 @@ void run(int heads, int kvh, int kbits, int vbits, std::vector<int> chunks, uint
     worst = std::max(worst, rel_err(got, expect));
     pos += T;
   }
+  std::printf("attention_prefill heads=%d kv=%d k%dv%d rows=%d: rel err vs reference %.3g\n", heads, kvh, kbits,
+              vbits, total, worst);
   EXPECT_LT(worst, bound);
 }
 
@@ -150,7 +163,10 @@ void versus_decode(int heads, int kvh, int kbits, int vbits, int history, int T,
     const auto r = drow.download();
     want.insert(want.end(), r.begin(), r.end());
   }
-  EXPECT_LT(rel_err(got, std::vector<double>(want.begin(), want.end())), 1e-4);
+  const double err = rel_err(got, std::vector<double>(want.begin(), want.end()));
+  std::printf("attention_prefill vs decode heads=%d k%dv%d history=%d rows=%d: rel err %.3g\n", heads, kbits, vbits,
+              history, T, err);
+  EXPECT_LT(err, kbits == 16 && vbits == 16 ? 5e-4 : 1e-3);
   const auto pk = p.kstore.download(), dk = d.kstore.download(), pv = p.vstore.download(), dv = d.vstore.download();
   EXPECT_TRUE(pk == dk) << "K cache bytes differ";
   EXPECT_TRUE(pv == dv) << "V cache bytes differ";
@@ -169,6 +185,9 @@ TEST(AttentionPrefill, MatchesReferenceForEveryKvMode) {
   }
   run(6, 1, 16, 16, {70, 60}, seed++);       // fixture heads, 130 rows
   run(16, 4, 4, 4, {133}, seed++, 2e-3);     // 4B/9B grouping (code ties: see test_attention.cpp)
+  // 27B heads over several key tiles: a chunk that ends mid-tile, then one that starts there.
+  for (auto [kb, vb] : std::vector<std::pair<int, int>>{{16, 16}, {4, 3}, {5, 5}, {2, 2}, {16, 4}})
+    run(24, 4, kb, vb, {77, 150}, seed++, kb == 5 || vb == 5 ? 2e-3 : 1e-3);
 }
 
 TEST(AttentionPrefill, SameCacheAndOutputsAsDecode) {
@@ -177,6 +196,62 @@ TEST(AttentionPrefill, SameCacheAndOutputsAsDecode) {
   versus_decode(24, 4, 4, 3, 20, 13, 51);
   versus_decode(8, 2, 2, 2, 5, 40, 52);
   versus_decode(24, 4, 5, 5, 20, 13, 53);
+  versus_decode(24, 4, 16, 16, 150, 90, 54);  // several key tiles, the diagonal mid-tile
+  versus_decode(24, 4, 4, 3, 150, 90, 55);
+}
+
+// Not a check: times the causal pass at the 27B shape (24 query heads over 4 KV heads), a
+// whole 4096-token prompt and the last 512-row chunk of one. Run with
+// --gtest_also_run_disabled_tests; TFLOP/s counts 2 * 2 * 256 flops per (head, row, key seen).
+TEST(AttentionPrefill, DISABLED_Timing27B) {
+  HLWQ_REQUIRE_GPU();
+  const int heads = 24, kvh = 4, maxT = 4096;
+  const int stride = heads * 2 * D + 2 * kvh * D;
+  Dev<float> dproj(uniform(size_t(maxT) * stride, -2.f, 2.f, 9)), dq(size_t(maxT) * heads * D),
+      dout(size_t(maxT) * heads * D);
+  cudaEvent_t e0, e1;
+  check(cudaEventCreate(&e0), "event");
+  check(cudaEventCreate(&e1), "event");
+  for (auto [kb, vb] : std::vector<std::pair<int, int>>{{16, 16}, {3, 3}, {4, 4}, {5, 5}}) {
+    ::hlwq::cuda::test::Setup s(heads, kvh, kb, vb, maxT, 10);
+    for (auto [pos, T] : std::vector<std::pair<int, int>>{{0, 4096}, {3584, 512}, {0, 512}}) {
+      AttentionPrefillArgs a;
+      a.proj = dproj.p; a.proj_stride = stride; a.q_norm_w = s.dqw.p; a.k_norm_w = s.dkw.p;
+      a.k_codebook = s.kbook.p; a.v_codebook = s.vbook.p; a.cache = s.cache; a.heads = heads;
+      a.rotary_dim = 64; a.q_work = dq.p; a.out = dout.p;
+      if (pos > 0) {  // the history the chunk attends to
+        a.pos = 0;
+        a.T = pos;
+        attention_prefill(a, nullptr);
+      }
+      a.pos = pos;
+      a.T = T;
+      attention_prefill(a, nullptr);  // warm-up; leaves q_work for the causal pass alone
+      std::vector<float> all, causal;
+      for (int r = 0; r < 5; ++r) {
+        float ms = 0;
+        check(cudaEventRecord(e0), "event");
+        attention_prefill(a, nullptr);
+        check(cudaEventRecord(e1), "event");
+        check(cudaEventSynchronize(e1), "event");
+        check(cudaEventElapsedTime(&ms, e0, e1), "event");
+        all.push_back(ms);
+        check(cudaEventRecord(e0), "event");
+        flash_attention_causal(a, nullptr);
+        check(cudaEventRecord(e1), "event");
+        check(cudaEventSynchronize(e1), "event");
+        check(cudaEventElapsedTime(&ms, e0, e1), "event");
+        causal.push_back(ms);
+      }
+      std::sort(all.begin(), all.end());
+      std::sort(causal.begin(), causal.end());
+      const double flops = 4.0 * D * heads * (double(T) * (T + 1) / 2 + double(T) * pos);
+      std::printf("timing k%dv%d pos %d rows %d: attention_prefill %.3f ms, causal pass %.3f ms = %.1f TFLOP/s\n", kb,
+                  vb, pos, T, all[2], causal[2], flops / (causal[2] * 1e-3) / 1e12);
+    }
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
 }
 
 TEST(AttentionPrefill, RejectsBadArguments) {
