@@ -21,6 +21,7 @@
 #include "cuda_check.h"
 #include "device_buffer.h"
 #include "prefill_gemm_q5.h"
+#include "prefill_gemm_q5_wgmma.h"
 #include "prefill_linear.h"
 #include "q5_dequant.h"
 
@@ -105,11 +106,12 @@ int run(int argc, char** argv) {
   cudaDeviceProp prop;
   check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   const double bw = copy_bandwidth(s);
-  std::printf("card: %s (%d SMs)   device copy bandwidth (read+write): %.0f GB/s\n", prop.name,
-              prop.multiProcessorCount, bw / 1e9);
+  std::printf("card: %s (%d SMs)   device copy bandwidth (read+write): %.0f GB/s   on-chip kernel: %s\n", prop.name,
+              prop.multiProcessorCount, bw / 1e9, wgmma_available() ? "wgmma" : "mma.sync");
   nlohmann::json out;
   out["card"] = prop.name;
   out["copy_bandwidth_GBps"] = bw / 1e9;
+  out["onchip_kernel"] = wgmma_available() ? "wgmma" : "mma.sync";
   out["repeats"] = repeats;
 
   const int maxT = *std::max_element(tokens.begin(), tokens.end());
@@ -135,11 +137,11 @@ int run(int argc, char** argv) {
     }
     check(cudaMemcpy(x.get(), h.data(), h.size() * 2, cudaMemcpyHostToDevice), "activations");
   }
-  std::printf("\n%-17s %6s %10s %10s %10s %10s %9s %9s %9s %8s %9s\n", "shape", "T", "onchip ms", "deq+cuB ms",
-              "overlap ms", "cuBLAS ms", "onchip/cB", "deq/cB", "ovl/cB", "auto", "max rel");
+  std::printf("\n%-17s %6s %10s %10s %10s %10s %9s %9s %9s %8s %9s\n", "shape", "T", "onchip ms", "mma ms",
+              "deq+cuB ms", "cuBLAS ms", "onchip/cB", "mma/cB", "deq/cB", "auto", "max rel");
   nlohmann::json rows = nlohmann::json::array();
-  std::vector<double> tot_on(tokens.size()), tot_dq(tokens.size()), tot_ov(tokens.size()), tot_cb(tokens.size()),
-      tot_auto(tokens.size());
+  const size_t nt = tokens.size();
+  std::vector<double> tot_on(nt), tot_mm(nt), tot_dq(nt), tot_cb(nt), tot_auto(nt);
   for (const Shape& sh : kShapes) {
     if (!only.empty() && only != sh.name) continue;
     std::vector<DeviceBuffer> store;
@@ -185,12 +187,11 @@ int run(int argc, char** argv) {
       const double flops = 2.0 * T * sh.rows * sh.cols;
       const int iters = std::max(1, std::min(20, int(2e12 / std::max(flops, 1.0))));
       Timer t;
-      std::vector<double> on, dq, ov, cb;
+      std::vector<double> on, mm, dq, cb;
       for (int r = 0; r < repeats + 1; ++r) {
         const double a = t.ms(s, iters, [&](int i) { linear(i, PrefillGemmPath::OnChip, y.get<float>()); });
+        const double m = t.ms(s, iters, [&](int i) { linear(i, PrefillGemmPath::OnChipMmaSync, y.get<float>()); });
         const double b = t.ms(s, iters, [&](int i) { linear(i, PrefillGemmPath::DequantCublas, y.get<float>()); });
-        const double o =
-            t.ms(s, iters, [&](int i) { linear(i, PrefillGemmPath::DequantCublasOverlap, y.get<float>()); });
         const double c = t.ms(s, iters, [&](int) {
           const float alpha = 1.0f, beta = 0.0f;
           check(cublasGemmEx(handle, CUBLAS_OP_T, CUBLAS_OP_N, sh.rows, T, sh.cols, &alpha, wbf.get(), CUDA_R_16BF,
@@ -200,39 +201,41 @@ int run(int argc, char** argv) {
         });
         if (r) {
           on.push_back(a);
+          mm.push_back(m);
           dq.push_back(b);
-          ov.push_back(o);
           cb.push_back(c);
         }
       }
-      const double mo = median(on), md = median(dq), mv = median(ov), mc = median(cb);
+      const double mo = median(on), mmm = median(mm), md = median(dq), mc = median(cb);
       const PrefillGemmPath p = prefill_gemm_path(T, sh.rows, sh.cols);
-      const char* pname = p == PrefillGemmPath::OnChip ? "onchip" : p == PrefillGemmPath::DequantCublas ? "cublas" : "overlap";
+      const bool is_on = p == PrefillGemmPath::OnChip, is_mma = p == PrefillGemmPath::OnChipMmaSync;
+      const char* pname = is_on ? "onchip" : is_mma ? "mma" : "cublas";
       tot_on[ti] += sh.count * mo;
+      tot_mm[ti] += sh.count * mmm;
       tot_dq[ti] += sh.count * md;
-      tot_ov[ti] += sh.count * mv;
       tot_cb[ti] += sh.count * mc;
-      tot_auto[ti] += sh.count * (p == PrefillGemmPath::OnChip ? mo : p == PrefillGemmPath::DequantCublas ? md : mv);
-      std::printf("%-17s %6d %10.4f %10.4f %10.4f %10.4f %8.1f%% %8.1f%% %8.1f%% %8s %9.2e\n", sh.name, T, mo, md, mv, mc,
-                  100 * mc / mo, 100 * mc / md, 100 * mc / mv, pname, max_rel);
+      tot_auto[ti] += sh.count * (is_on ? mo : is_mma ? mmm : md);
+      std::printf("%-17s %6d %10.4f %10.4f %10.4f %10.4f %8.1f%% %8.1f%% %8.1f%% %8s %9.2e\n", sh.name, T, mo, mmm,
+                  md, mc, 100 * mc / mo, 100 * mc / mmm, 100 * mc / md, pname, max_rel);
       std::fflush(stdout);
-      rows.push_back({{"shape", sh.name}, {"rows", sh.rows}, {"cols", sh.cols}, {"tokens", T}, {"onchip_ms", mo},
-                      {"dequant_cublas_ms", md}, {"overlap_ms", mv}, {"cublas_bf16_ms", mc}, {"onchip_TFLOPs", flops / (mo * 1e-3) / 1e12},
+      rows.push_back({{"shape", sh.name}, {"rows", sh.rows}, {"cols", sh.cols}, {"tokens", T},
+                      {"onchip_ms", mo}, {"mma_sync_ms", mmm}, {"dequant_cublas_ms", md},
+                      {"cublas_bf16_ms", mc}, {"onchip_TFLOPs", flops / (mo * 1e-3) / 1e12},
                       {"cublas_TFLOPs", flops / (mc * 1e-3) / 1e12}, {"auto", pname},
-                      {"max_rel_diff_onchip_vs_cublas_path", max_rel}, {"onchip_all", on}, {"dequant_cublas_all", dq}, {"overlap_all", ov},
-                      {"cublas_bf16_all", cb}});
+                      {"max_rel_diff_onchip_vs_cublas_path", max_rel}, {"onchip_all", on}, {"mma_sync_all", mm},
+                      {"dequant_cublas_all", dq}, {"cublas_bf16_all", cb}});
     }
   }
   out["shapes"] = rows;
   std::printf("\n27B Linears (64 layers, no lm_head): ms per chunk\n%6s %10s %10s %10s %10s %10s %9s %9s\n", "T",
-              "onchip", "deq+cuB", "overlap", "auto", "cuBLAS", "auto/cB", "deq/cB");
+              "onchip", "mma", "deq+cuB", "auto", "cuBLAS", "auto/cB", "deq/cB");
   nlohmann::json totals = nlohmann::json::array();
-  for (size_t ti = 0; ti < tokens.size(); ++ti) {
-    std::printf("%6d %10.3f %10.3f %10.3f %10.3f %10.3f %8.1f%% %8.1f%%\n", tokens[ti], tot_on[ti], tot_dq[ti],
-                tot_ov[ti], tot_auto[ti], tot_cb[ti], 100 * tot_cb[ti] / tot_auto[ti], 100 * tot_cb[ti] / tot_dq[ti]);
-    totals.push_back({{"tokens", tokens[ti]}, {"onchip_ms", tot_on[ti]}, {"dequant_cublas_ms", tot_dq[ti]},
-                      {"overlap_ms", tot_ov[ti]},
-                      {"auto_ms", tot_auto[ti]}, {"cublas_bf16_ms", tot_cb[ti]}});
+  for (size_t ti = 0; ti < nt; ++ti) {
+    std::printf("%6d %10.3f %10.3f %10.3f %10.3f %10.3f %8.1f%% %8.1f%%\n", tokens[ti], tot_on[ti], tot_mm[ti],
+                tot_dq[ti], tot_auto[ti], tot_cb[ti], 100 * tot_cb[ti] / tot_auto[ti], 100 * tot_cb[ti] / tot_dq[ti]);
+    totals.push_back({{"tokens", tokens[ti]}, {"onchip_ms", tot_on[ti]}, {"mma_sync_ms", tot_mm[ti]},
+                      {"dequant_cublas_ms", tot_dq[ti]}, {"auto_ms", tot_auto[ti]},
+                      {"cublas_bf16_ms", tot_cb[ti]}});
   }
   out["model_27b_linears"] = totals;
   if (!json_path.empty()) std::ofstream(json_path) << out.dump(1) << "\n";

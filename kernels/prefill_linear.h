@@ -14,13 +14,12 @@
 
 namespace hlwq::cuda {
 
-// OnChip: prefill_gemm_q5. DequantCublas: expand a slice, multiply it, in turn on one
-// stream. DequantCublasOverlap: the same with the next slice's expansion on a side stream
-// while cuBLAS multiplies the current one (two halves of the scratch; falls back to the
-// plain loop when the matrix or the scratch is too small to split).
-enum class PrefillGemmPath { Auto, OnChip, DequantCublas, DequantCublasOverlap };
+// OnChip: the codes decoded on chip (prefill_gemm_q5_wgmma.h on Hopper, else
+// prefill_gemm_q5.h); OnChipMmaSync: the mma.sync kernel even where the wgmma one runs
+// (A/B timing). DequantCublas: expand a slice into the scratch, multiply it, in turn.
+enum class PrefillGemmPath { Auto, OnChip, OnChipMmaSync, DequantCublas };
 // The path Auto takes for T tokens through a rows x cols matrix (HLWQ_PREFILL_GEMM=onchip,
-// cublas or overlap in the environment forces one, for A/B timing).
+// mma or cublas in the environment forces one, for A/B timing).
 PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols);
 
 struct PrefillLinearArgs {

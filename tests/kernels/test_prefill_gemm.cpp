@@ -7,6 +7,7 @@
 #include "gpu_test_util.h"
 #include "prefill_gemm.h"
 #include "prefill_gemm_q5.h"
+#include "prefill_gemm_q5_wgmma.h"
 #include "prefill_linear.h"
 
 namespace hlwq::cuda::test {
@@ -111,8 +112,8 @@ void run_linear(int tokens, int rows, int cols, size_t scratch_rows, bool accumu
   SCOPED_TRACE(std::to_string(tokens) + "x" + std::to_string(rows) + "x" + std::to_string(cols) + " slice " +
                std::to_string(scratch_rows) + (accumulate ? " +=" : " =") +
                (path == PrefillGemmPath::OnChip          ? " on chip"
-                : path == PrefillGemmPath::DequantCublas ? " dequant+cuBLAS"
-                                                         : " dequant+cuBLAS overlapped"));
+                : path == PrefillGemmPath::OnChipMmaSync ? " on chip (mma.sync)"
+                                                         : " dequant+cuBLAS"));
   Dev<uint8_t> storage(Q5Matrix::bytes_for(rows, cols));
   const Q5Matrix m = q5_matrix_in(storage.p, rows, cols);
   fill_random_q5(m, seed, 1.0f, nullptr);
@@ -156,21 +157,19 @@ void run_linear(int tokens, int rows, int cols, size_t scratch_rows, bool accumu
   // Dequant + cuBLAS multiplies the same bf16 weights: only the fp32 summation order differs.
   // The on-chip kernel rounds codebook / sqrt(128) to bf16 and applies the norm in fp32, the
   // reference rounds their product: two roundings of one weight, at most 2^-8 apart.
-  EXPECT_LT(rel_err(got, expect), path == PrefillGemmPath::OnChip ? 6e-3 : 1e-3);
+  const bool onchip = path == PrefillGemmPath::OnChip || path == PrefillGemmPath::OnChipMmaSync;
+  EXPECT_LT(rel_err(got, expect), onchip ? 6e-3 : 1e-3);
   for (int t = 0; t < tokens; ++t)
     for (int r = rows; r < ldo; ++r) ASSERT_EQ(got[size_t(t) * ldo + r], out0[size_t(t) * ldo + r]) << "column past n";
 }
 
 TEST(PrefillLinear, SlicesAndResidualMatchReference) {
   HLWQ_REQUIRE_GPU();
-  for (PrefillGemmPath p :
-       {PrefillGemmPath::DequantCublas, PrefillGemmPath::DequantCublasOverlap, PrefillGemmPath::OnChip}) {
-    run_linear(5, 24, 256, 24, false, 10, p);       // one slice, store
-    run_linear(33, 40, 1152, 7, true, 11, p);       // 6 slices, the last partial, accumulate
-    run_linear(64, 48, 5120, 16, true, 12, p);      // 27B hidden
-    run_linear(17, 600, 1024, 300, true, 13, p);    // slices rounded to 256 rows: 256, 256, 88
-    run_linear(17, 1100, 1024, 1100, true, 14, p);  // overlapped: halves of 512 rows, 3 slices
-    run_linear(33, 2000, 640, 800, false, 15, p);   // overlapped: 8 slices of 256, store
+  for (PrefillGemmPath p : {PrefillGemmPath::DequantCublas, PrefillGemmPath::OnChip, PrefillGemmPath::OnChipMmaSync}) {
+    run_linear(5, 24, 256, 24, false, 10, p);      // one slice, store
+    run_linear(33, 40, 1152, 7, true, 11, p);      // 6 slices, the last partial, accumulate
+    run_linear(64, 48, 5120, 16, true, 12, p);     // 27B hidden
+    run_linear(17, 600, 1024, 300, true, 13, p);   // slices rounded to 256 rows: 256, 256, 88
   }
 }
 
@@ -236,8 +235,10 @@ struct RotatedQ5 {
 };
 
 // Rows [first, first + count) of a stored matrix of `stored` rows; every `step`-th view row
-// plus the first and last 20 are checked against the CPU.
-void run_onchip(int tokens, int stored, int cols, int first, int count, bool accumulate, int step, uint64_t seed) {
+// plus the first and last 20 are checked against the CPU. Both kernels where the wgmma one runs
+// (its activation scratch holding `scratch_tokens` rows: fewer than `tokens` runs in passes).
+void run_onchip(int tokens, int stored, int cols, int first, int count, bool accumulate, int step, uint64_t seed,
+                int scratch_tokens = 0) {
   SCOPED_TRACE(std::to_string(tokens) + " tokens, rows " + std::to_string(first) + "+" + std::to_string(count) + " of " +
                std::to_string(stored) + "x" + std::to_string(cols) + (accumulate ? " +=" : " ="));
   const RotatedQ5 q(stored, cols, seed);
@@ -261,31 +262,48 @@ void run_onchip(int tokens, int stored, int cols, int first, int count, bool acc
   a.out = dout.p;
   a.ldo = ldo;
   a.accumulate = accumulate;
-  prefill_gemm_q5(a, nullptr);
-  const auto got = dout.download();
 
-  for (int t = 0; t < tokens; ++t) {
-    for (int r = 0; r < count; ++r) ASSERT_TRUE(std::isfinite(got[size_t(t) * ldo + r])) << "token " << t << " row " << r;
-    for (int r = count; r < ldo; ++r) ASSERT_EQ(got[size_t(t) * ldo + r], out0[size_t(t) * ldo + r]) << "column past n";
-  }
-  int checked = 0;
-  for (int r = 0; r < count; ++r) {
-    if (!(r < 20 || r >= count - 20 || r % step == 0)) continue;
-    const auto w = q.row(first + r);
+  // The CPU sums of the sampled rows, computed once for both kernels.
+  std::vector<int> rows;
+  for (int r = 0; r < count; ++r)
+    if (r < 20 || r >= count - 20 || r % step == 0) rows.push_back(r);
+  std::vector<double> sum(rows.size() * tokens), mag(rows.size() * tokens);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto w = q.row(first + rows[i]);
     for (int t = 0; t < tokens; ++t) {
-      double s = 0, mag = 0;
+      double s = 0, mg = 0;
       for (int k = 0; k < cols; ++k) {
         const double x = from_bf16(xb[size_t(t) * cols + k]);
         s += x * w[k];
-        mag += std::fabs(x * w[k]);
+        mg += std::fabs(x * w[k]);
       }
-      const double base = accumulate ? out0[size_t(t) * ldo + r] : 0.0;
-      const double tol = 4e-3 * mag + 1.2e-7 * (std::fabs(base) + std::fabs(s));
-      ASSERT_NEAR(got[size_t(t) * ldo + r], base + s, tol) << "token " << t << " row " << r;
-      ++checked;
+      sum[i * tokens + t] = s;
+      mag[i * tokens + t] = mg;
     }
   }
-  EXPECT_GT(checked, 0);
+  auto check_out = [&](const char* kernel) {
+    SCOPED_TRACE(kernel);
+    const auto got = dout.download();
+    for (int t = 0; t < tokens; ++t) {
+      for (int r = 0; r < count; ++r) ASSERT_TRUE(std::isfinite(got[size_t(t) * ldo + r])) << "token " << t << " row " << r;
+      for (int r = count; r < ldo; ++r) ASSERT_EQ(got[size_t(t) * ldo + r], out0[size_t(t) * ldo + r]) << "column past n";
+    }
+    for (size_t i = 0; i < rows.size(); ++i)
+      for (int t = 0; t < tokens; ++t) {
+        const int r = rows[i];
+        const double base = accumulate ? out0[size_t(t) * ldo + r] : 0.0, s = sum[i * tokens + t];
+        const double tol = 4e-3 * mag[i * tokens + t] + 1.2e-7 * (std::fabs(base) + std::fabs(s));
+        ASSERT_NEAR(got[size_t(t) * ldo + r], base + s, tol) << "token " << t << " row " << r;
+      }
+  };
+  prefill_gemm_q5(a, nullptr);
+  check_out("mma.sync kernel");
+  if (!wgmma_available()) return;
+  dout.upload(out0);
+  Dev<uint16_t> scratch(size_t(scratch_tokens ? scratch_tokens : tokens) * cols);
+  scratch.poison();
+  prefill_gemm_q5_wgmma(a, reinterpret_cast<__nv_bfloat16*>(scratch.p), scratch.n, nullptr);
+  check_out("wgmma kernel");
 }
 
 TEST(PrefillGemmQ5, ShortPromptsAt27BShapes) {
@@ -304,6 +322,7 @@ TEST(PrefillGemmQ5, TokenTailsViewsAndShortTiles) {
   run_onchip(33, 200, 6144, 16, 100, true, 1, 22);      // out_proj width, split K
   run_onchip(300, 5120, 6144, 0, 5120, false, 127, 23); // out_proj shape, 3 token tiles
   run_onchip(520, 256, 256, 0, 256, true, 1, 24);       // many token tiles, two K blocks
+  run_onchip(300, 640, 1152, 0, 640, true, 3, 25, 100); // wgmma: activations in 3 passes
 }
 
 TEST(PrefillGemmQ5, RejectsBadShapes) {
