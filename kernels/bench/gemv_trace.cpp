@@ -8,7 +8,7 @@
 // (mean and slowest CTA), the spread of the warps' loop ends inside a CTA, and the epilogue.
 // Each configuration of --configs (launch options, kernels/gemv_q5.h GemvTuning) is timed
 // untraced and traced in the same process, so one call gives the A/B.
-// Usage: hlwq-gemv-trace [--layers N] [--repeats N] [--configs 'pdl=1,meet=0,pf=0;meet=1;...']
+// Usage: hlwq-gemv-trace [--layers N] [--repeats N] [--configs 'pdl=1;pdl=0']
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -137,7 +137,7 @@ double copy_gbps(cudaStream_t s) {
   return median(v);
 }
 
-// "pdl=1,meet=0,pf=8" on top of the defaults.
+// "pdl=0" on top of the defaults.
 GemvTuning parse_config(const std::string& c, const GemvTuning& base) {
   GemvTuning t = base;
   size_t p = 0;
@@ -150,10 +150,6 @@ GemvTuning parse_config(const std::string& c, const GemvTuning& base) {
     const std::string k = kv.substr(0, eq);
     const int v = std::stoi(kv.substr(eq + 1));
     if (k == "pdl") t.pdl = v != 0;
-    else if (k == "meet") t.meet = v != 0;
-    else if (k == "pf") t.prefetch_units = v;
-    else if (k == "chain") t.chain = v != 0;
-    else if (k == "pool") t.pool_percent = v;
     else throw_error(ErrorKind::InvalidArgument, "hlwq-gemv-trace: unknown option '", k, "'");
     p = q + 1;
   }
@@ -214,18 +210,10 @@ int run(int argc, char** argv) {
       const GemvInput out_in = w.attn ? GemvInput::Plain : GemvInput::GatedNorm;
       const GemvArgs gu{w.gate_up, x.get<float>(), nullptr, nw, eps, h.get<float>(), cb};
       const GemvArgs dn{w.down, h.get<float>(), nullptr, nullptr, eps, x.get<float>(), cb};
-      if (gemv_q5_tuning().chain) {  // the next layer's in_proj rides in this layer's chain
-        if (l == 0) gemv_q5(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
-        const GemvArgs next =
-            l + 1 < model.size() ? GemvArgs{model[l + 1].in_proj, x.get<float>(), nullptr, nw, eps, proj.get<float>(), cb}
-                                 : GemvArgs{};
-        gemv_q5_layer_chain({out, out_in, gu, dn, l + 1 < model.size() ? &next : nullptr}, s);
-      } else {
-        gemv_q5(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
-        gemv_q5(out, out_in, GemvOutput::AddResidual, s);
-        gemv_q5(gu, GemvInput::RmsNorm1p, GemvOutput::SwiGlu, s);
-        gemv_q5(dn, GemvInput::Plain, GemvOutput::AddResidual, s);
-      }
+      gemv_q5(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
+      gemv_q5(out, out_in, GemvOutput::AddResidual, s);
+      gemv_q5(gu, GemvInput::RmsNorm1p, GemvOutput::SwiGlu, s);
+      gemv_q5(dn, GemvInput::Plain, GemvOutput::AddResidual, s);
       if (record) {
         const Q5Matrix* m[4] = {&w.in_proj, &w.out_proj, &w.gate_up, &w.down};
         for (int k = 0; k < 4; ++k) seq.push_back({k, Q5Matrix::bytes_for(m[k]->rows, m[k]->cols)});
@@ -238,9 +226,6 @@ int run(int argc, char** argv) {
   GemvTuning& tune = gemv_q5_tuning();
   const GemvTuning defaults = tune;
   enqueue(true);  // kernel attributes outside capture
-  gemv_q5_tuning().chain = true;
-  enqueue(false);
-  gemv_q5_tuning().chain = defaults.chain;
   uint64_t total = 0;
   for (auto& l : seq) total += l.bytes;
 
@@ -249,6 +234,10 @@ int run(int argc, char** argv) {
     tune.trace_launches = launches;
     tune.trace_ctas = ctas;
     tune.trace_next = 0;
+    if (traced) {  // the traced kernels' attributes, outside capture
+      enqueue(false);
+      tune.trace_next = 0;
+    }
     cudaGraph_t g;
     cudaGraphExec_t ge;
     check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "capture");
@@ -289,9 +278,7 @@ int run(int argc, char** argv) {
     p = q + 1;
     if (c.empty()) continue;
     tune = parse_config(c, defaults);
-    std::printf("\nconfig %s: pdl %d, meet %d, prefetch %d units, chain %d, pool %d %%; %.1f MB of weights per graph, "
-                "ideal at copy %.3f ms\n",
-                c.c_str(), int(tune.pdl), int(tune.meet), tune.prefetch_units, int(tune.chain), tune.pool_percent,
+    std::printf("\nconfig %s: pdl %d; %.1f MB of weights per graph, ideal at copy %.3f ms\n", c.c_str(), int(tune.pdl),
                 total / 1e6, total / (bw * 1e9) * 1e3);
     time_graph(false);
     check(cudaMemset(trace.get(), 0, trace.bytes()), "cudaMemset(trace)");

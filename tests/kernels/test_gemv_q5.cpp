@@ -8,8 +8,6 @@
 // the exact value in the worst case. The test allows 2e-3 of that per-row magnitude (and
 // the SwiGLU output the same bound carried through silu(g) * u).
 #include "gemv_q5.h"
-
-#include <memory>
 #include "gpu_test_util.h"
 
 namespace hlwq::cuda::test {
@@ -219,54 +217,6 @@ struct TuningScope {
   ~TuningScope() { gemv_q5_tuning() = saved; }
 };
 
-// Store and SwiGLU with row ranges split between CTAs anywhere: the tiles two CTAs share are
-// summed through the side buffer and finished by the second to arrive. Shapes with more
-// tiles than SMs (so some tiles are cut), a short last tile, and repeated launches (each one
-// must leave the side buffer zeroed for the next).
-TEST(GemvQ5, SharedTilesMeetAcrossCtas) {
-  HLWQ_REQUIRE_GPU();
-  TuningScope scope;
-  gemv_q5_tuning().meet = true;
-  uint64_t seed = 500;
-  for (int rep = 0; rep < 2; ++rep)
-    for (auto [rows, cols] : std::vector<std::pair<int, int>>{{2200, 256}, {2206, 384}, {4100, 128}, {3000, 640}})
-      for (GemvInput in : {GemvInput::Plain, GemvInput::RmsNorm1p})
-        for (GemvOutput out : {GemvOutput::Store, GemvOutput::SwiGlu}) run_case({rows, cols, in, out}, seed++);
-  run_case({34816, 5120, GemvInput::RmsNorm1p, GemvOutput::SwiGlu}, 910);  // gate/up
-  run_case({16480, 5120, GemvInput::RmsNorm1p, GemvOutput::Store}, 911);   // DeltaNet in_proj
-  run_case({14336, 5120, GemvInput::RmsNorm1p, GemvOutput::Store}, 912);   // attention in_proj
-  run_case({5120, 17408, GemvInput::Plain, GemvOutput::AddResidual}, 913); // down (not affected)
-}
-
-// Prefetching weights into L2 before the wait changes no result.
-TEST(GemvQ5, L2PrefetchKeepsResults) {
-  HLWQ_REQUIRE_GPU();
-  TuningScope scope;
-  gemv_q5_tuning().prefetch_units = 8;
-  uint64_t seed = 600;
-  for (auto [rows, cols] : std::vector<std::pair<int, int>>{{37, 1152}, {300, 640}, {2200, 256}})
-    for (GemvOutput out : {GemvOutput::Store, GemvOutput::AddResidual, GemvOutput::SwiGlu})
-      if (out != GemvOutput::SwiGlu || rows % 2 == 0) run_case({rows, cols, GemvInput::RmsNorm1p, out}, seed++);
-  run_case({5120, 17408, GemvInput::Plain, GemvOutput::AddResidual}, 920);
-}
-
-// The last part of each CTA's units handed out to whichever warp is free (GemvTuning::
-// pool_percent): every unit is still summed once. Small shapes (no pool: fewer than 8 units
-// per warp) and the 27B's large ones (pool active, several takes per warp).
-TEST(GemvQ5, WarpPoolKeepsResults) {
-  HLWQ_REQUIRE_GPU();
-  TuningScope scope;
-  gemv_q5_tuning().pool_percent = 25;
-  uint64_t seed = 800;
-  for (auto [rows, cols] : std::vector<std::pair<int, int>>{{64, 256}, {37, 1152}, {300, 640}, {2200, 2560}})
-    for (GemvOutput out : {GemvOutput::Store, GemvOutput::AddResidual, GemvOutput::SwiGlu})
-      if (out != GemvOutput::SwiGlu || rows % 2 == 0) run_case({rows, cols, GemvInput::RmsNorm1p, out}, seed++);
-  run_case({34816, 5120, GemvInput::RmsNorm1p, GemvOutput::SwiGlu}, 930);     // gate/up
-  run_case({5120, 17408, GemvInput::Plain, GemvOutput::AddResidual}, 931);    // down
-  run_case({5120, 6144, GemvInput::GatedNorm, GemvOutput::AddResidual}, 932); // out_proj
-  run_case({16480, 5120, GemvInput::RmsNorm1p, GemvOutput::Store}, 933);      // in_proj
-}
-
 // The diagnostic trace: every CTA of the launch stamps its phases in order.
 TEST(GemvQ5, TraceStampsEveryCtaInOrder) {
   HLWQ_REQUIRE_GPU();
@@ -289,9 +239,20 @@ TEST(GemvQ5, TraceStampsEveryCtaInOrder) {
   const auto table = asymmetric_table();
   Dev<float> dx(x), dtable(table), dout(rows);
   GemvArgs a{q5_matrix_in(storage.p, rows, cols), dx.p, nullptr, nullptr, 1e-6f, dout.p, dtable.p};
+  dout.poison();
   gemv_q5(a, GemvInput::Plain, GemvOutput::Store, nullptr);
+  const auto traced = dout.download();
+  dout.poison();
   gemv_q5(a, GemvInput::Plain, GemvOutput::Store, nullptr);  // past trace_launches: not traced
   EXPECT_EQ(t.trace_next, 1);
+  // Same kernel body with the stamps: the same sums up to the order in which the warps add
+  // their tile sums (fp32, 1e-5 of the output's magnitude).
+  const auto plain = dout.download();
+  double ss = 0;
+  for (float v : plain) ss += double(v) * v;
+  const double rms = std::sqrt(ss / plain.size());
+  for (size_t i = 0; i < plain.size(); ++i)
+    ASSERT_NEAR(traced[i], plain[i], 1e-5 * (std::fabs(plain[i]) + rms)) << "row " << i;
   const auto got = trace.download();
   for (int c = 0; c < sms; ++c) {
     const unsigned long long* w = &got[size_t(c) * words];
@@ -299,100 +260,11 @@ TEST(GemvQ5, TraceStampsEveryCtaInOrder) {
     EXPECT_GT(w[0], 0u);
     for (int i = 1; i < 6; ++i) EXPECT_LE(w[i - 1], w[i]) << "stamp " << i;
     EXPECT_LT(w[6], 1024u);  // SM id
-    for (int k = 0; k < 16; ++k) {
-      EXPECT_LE(w[3], w[8 + k]) << "warp " << k;
-      EXPECT_LE(w[8 + k], w[4]) << "warp " << k;
-    }
+    // A warp's loop-end stamp is read before the barrier that precedes stamp 4, but the
+    // H200 returns it up to ~1 us after thread 0's post-barrier read: only the lower bound
+    // holds.
+    for (int k = 0; k < 16; ++k) EXPECT_LE(w[3], w[8 + k]) << "warp " << k;
   }
-}
-
-// A decode layer's GEMVs after the mixer in one launch (grid barriers between the passes)
-// against the same four gemv_q5 calls one after the other (each checked against the CPU
-// reference above). The split-K passes add with atomics in a different order, so the
-// results agree to fp32 rounding (tolerance below).
-void run_chain_case(int hidden, int inter, int value, GemvInput out_input, bool next, bool meet, uint64_t seed) {
-  SCOPED_TRACE("hidden=" + std::to_string(hidden) + " inter=" + std::to_string(inter) + " value=" +
-               std::to_string(value) + " gated=" + std::to_string(out_input == GemvInput::GatedNorm) +
-               " next=" + std::to_string(next) + " meet=" + std::to_string(meet));
-  TuningScope scope;
-  gemv_q5_tuning().meet = meet;
-  std::mt19937_64 g(seed);
-  std::vector<std::unique_ptr<Dev<uint8_t>>> store;
-  auto matrix = [&](int rows, int cols) {
-    std::vector<uint8_t> bytes(Q5Matrix::bytes_for(rows, cols));
-    for (auto& b : bytes) b = uint8_t(g());  // every bit pattern is a valid run
-    // norms: positive fp16 in [0.02, 0.05] (the last rows*cols/128 halves), so the residual
-    // stream stays O(1) through the chain
-    uint16_t* n = reinterpret_cast<uint16_t*>(bytes.data() + size_t(rows) * (cols / 32) * 20);
-    for (size_t i = 0; i < size_t(rows) * (cols / 128); ++i) n[i] = float_to_half(0.02f + float(g() % 1000) * 3e-5f);
-    store.push_back(std::make_unique<Dev<uint8_t>>(bytes));
-    return q5_matrix_in(store.back()->p, rows, cols);
-  };
-  const Q5Matrix wo = matrix(hidden, value), wgu = matrix(2 * inter, hidden), wd = matrix(hidden, inter),
-                 wi = matrix(3 * hidden / 2, hidden);
-  const auto table = asymmetric_table();
-  Dev<float> dtable(table);
-  Dev<float> mix(uniform(value, -1.f, 1.f, seed + 1)), gate(uniform(value, -3.f, 3.f, seed + 2)),
-      out_norm(uniform(128, -0.5f, 0.5f, seed + 3)), norm2(uniform(hidden, -0.5f, 0.5f, seed + 4)),
-      norm1(uniform(hidden, -0.5f, 0.5f, seed + 5));
-  const auto x0 = uniform(hidden, -1.f, 1.f, seed + 6);
-  struct Run {
-    Dev<float> x, h, proj;
-  };
-  Run seq{Dev<float>(x0), Dev<float>(size_t(inter)), Dev<float>(size_t(3 * hidden / 2))};
-  Run one{Dev<float>(x0), Dev<float>(size_t(inter)), Dev<float>(size_t(3 * hidden / 2))};
-  for (Run* r : {&seq, &one}) {
-    r->h.poison();
-    r->proj.poison();
-  }
-  auto args = [&](Run& r, GemvArgs (&a)[4]) {
-    a[0] = {wo, mix.p, gate.p, out_norm.p, 1e-6f, r.x.p, dtable.p};
-    a[1] = {wgu, r.x.p, nullptr, norm2.p, 1e-6f, r.h.p, dtable.p};
-    a[2] = {wd, r.h.p, nullptr, nullptr, 1e-6f, r.x.p, dtable.p};
-    a[3] = {wi, r.x.p, nullptr, norm1.p, 1e-6f, r.proj.p, dtable.p};
-  };
-  GemvArgs s[4], c[4];
-  args(seq, s);
-  args(one, c);
-  gemv_q5(s[0], out_input, GemvOutput::AddResidual, nullptr);
-  gemv_q5(s[1], GemvInput::RmsNorm1p, GemvOutput::SwiGlu, nullptr);
-  gemv_q5(s[2], GemvInput::Plain, GemvOutput::AddResidual, nullptr);
-  if (next) gemv_q5(s[3], GemvInput::RmsNorm1p, GemvOutput::Store, nullptr);
-  GemvLayerChain chain{c[0], out_input, c[1], c[2], next ? &c[3] : nullptr};
-  gemv_q5_layer_chain(chain, nullptr);
-  // tolerance: 1e-3 of (|value| + the vector's rms): the split-K passes' fp32 sums are
-  // reordered, and the next pass rounds its rotated input to fp16 (2^-11), so an input that
-  // differs in the last fp32 bits can round the other way
-  auto compare = [](const char* what, const std::vector<float>& want, const std::vector<float>& got) {
-    ASSERT_EQ(want.size(), got.size());
-    double ss = 0;
-    for (float v : want) ss += double(v) * v;
-    const double rms = std::sqrt(ss / want.size());
-    ASSERT_TRUE(std::isfinite(rms) && rms > 0) << what;
-    int bad = 0;
-    for (size_t i = 0; i < want.size(); ++i) {
-      const double tol = 1e-3 * (std::fabs(double(want[i])) + rms);
-      if (!std::isfinite(got[i]) || std::fabs(double(got[i]) - want[i]) > tol)
-        if (++bad <= 5) ADD_FAILURE() << what << "[" << i << "] = " << got[i] << ", sequential " << want[i];
-    }
-    EXPECT_EQ(bad, 0) << what << ": of " << want.size();
-  };
-  compare("h", seq.h.download(), one.h.download());
-  compare("x", seq.x.download(), one.x.download());
-  if (next) compare("proj", seq.proj.download(), one.proj.download());
-}
-
-TEST(GemvQ5, LayerChainMatchesSequentialCalls) {
-  HLWQ_REQUIRE_GPU();
-  uint64_t seed = 700;
-  for (bool meet : {false, true}) {
-    run_chain_case(5120, 17408, 6144, GemvInput::GatedNorm, true, meet, seed++);  // 27B DeltaNet layer
-    run_chain_case(5120, 17408, 6144, GemvInput::Plain, false, meet, seed++);     // 27B attention, last layer
-    run_chain_case(256, 640, 384, GemvInput::Plain, true, meet, seed++);          // fewer tiles than SMs
-  }
-  // repeated launches: the barrier and the side buffers must be left ready
-  run_chain_case(1024, 2048, 1024, GemvInput::GatedNorm, true, true, seed++);
-  run_chain_case(1024, 2048, 1024, GemvInput::GatedNorm, true, true, seed++);
 }
 
 TEST(GemvQ5, RejectsBadShapes) {
