@@ -92,14 +92,17 @@ __device__ __forceinline__ void wht256_warp(float (&v)[8]) {
 }
 
 // One side (K or V) of the shared-memory layout. fp16: two tile stages filled by cp.async.
-// Codes: two stages of raw vectors + their norms, and one fp16 tile they are dequantized into.
+// Codes: two stages of raw vectors + their norms, and the fp16 tile they are dequantized into
+// (two with `ahead`: tile kt + 1 is dequantized while the warps multiply tile kt).
 struct Side {
   const KvSide* kv;
   uint8_t* base;
   int bits;
+  bool ahead;
 
-  __host__ __device__ static int bytes(int bits) {
-    return bits == 16 ? 2 * kTileBytes : 2 * kKeys * kv_vector_bytes(bits) + 2 * kKeys * 4 + kTileBytes;
+  __host__ __device__ static int bytes(int bits, bool ahead) {
+    return bits == 16 ? 2 * kTileBytes
+                      : 2 * kKeys * kv_vector_bytes(bits) + 2 * kKeys * 4 + (ahead ? 2 : 1) * kTileBytes;
   }
   __device__ uint8_t* raw(int stage) const { return base + stage * kKeys * kv_vector_bytes(bits); }
   __device__ float* norms(int stage) const {
@@ -108,7 +111,8 @@ struct Side {
   // The fp16 tile the mma loops read for the tile in `stage`.
   __device__ const __half* tile(int stage) const {
     if (bits == 16) return reinterpret_cast<const __half*>(base + stage * kTileBytes);
-    return reinterpret_cast<const __half*>(base + 2 * kKeys * kv_vector_bytes(bits) + 2 * kKeys * 4);
+    return reinterpret_cast<const __half*>(base + 2 * kKeys * kv_vector_bytes(bits) + 2 * kKeys * 4 +
+                                           (ahead ? stage * kTileBytes : 0));
   }
 
   // Issues the copies of keys [kbase, kbase + 64) into `stage`; keys >= kend become zeros.
@@ -168,15 +172,17 @@ struct Side {
   }
 };
 
-__host__ __device__ inline int smem_bytes(int group, int kbits, int vbits) {
+__host__ __device__ inline int smem_bytes(int group, int kbits, int vbits, bool ahead) {
   const int q = group * kRows * kD * 2;
-  const int loop = Side::bytes(kbits) + Side::bytes(vbits);
+  const int loop = Side::bytes(kbits, ahead) + Side::bytes(vbits, ahead);
   const int epilogue = group * kRows * kOStride * 4;
   return q + (loop > epilogue ? loop : epilogue);
 }
 
 // Grid (KV head, 16-token row tile, last tile first: the longest rows start first).
-template <int G>
+// AHEAD (K and V both codes): raw vectors are fetched two tiles ahead and dequantized one tile
+// ahead, so a tile costs one barrier and the warps' dequantizing overlaps others' mma.
+template <int G, bool AHEAD>
 __global__ void __launch_bounds__(G * 32, 1) flash_kernel(AttentionPrefillArgs a) {
   extern __shared__ __align__(128) uint8_t smem[];
   __shared__ float ktab[32], vtab[32];
@@ -191,8 +197,8 @@ __global__ void __launch_bounds__(G * 32, 1) flash_kernel(AttentionPrefillArgs a
   const size_t slot0 = size_t(kvh) * a.cache.capacity;
 
   __half* qs = reinterpret_cast<__half*>(smem);
-  const Side ks{&a.cache.k, smem + G * kRows * kD * 2, a.cache.k.bits};
-  const Side vs{&a.cache.v, ks.base + Side::bytes(ks.bits), a.cache.v.bits};
+  const Side ks{&a.cache.k, smem + G * kRows * kD * 2, a.cache.k.bits, AHEAD};
+  const Side vs{&a.cache.v, ks.base + Side::bytes(ks.bits, AHEAD), a.cache.v.bits, AHEAD};
   if (ks.bits != 16 && tid < (1 << ks.bits)) ktab[tid] = a.k_codebook[tid] * 0.0625f;
   if (vs.bits != 16 && tid < (1 << vs.bits)) vtab[tid] = a.v_codebook[tid] * 0.0625f;
 
@@ -213,6 +219,21 @@ __global__ void __launch_bounds__(G * 32, 1) flash_kernel(AttentionPrefillArgs a
   }
   ks.store_norm(0, kn, tid, 0);
   vs.store_norm(0, vn, tid, kKeys);
+  if (AHEAD) {  // tile 1 in flight, tile 0 dequantized
+    if (tiles > 1) {
+      kn = ks.prefetch(1, slot0, kKeys, kend, tid, nt, 0);
+      vn = vs.prefetch(1, slot0, kKeys, kend, tid, nt, kKeys);
+    }
+    cp_commit();
+    cp_wait<1>();
+    __syncthreads();
+    ks.dequant(0, ktab, tid, nt);
+    vs.dequant(0, vtab, tid, nt);
+    if (tiles > 1) {
+      ks.store_norm(1, kn, tid, 0);
+      vs.store_norm(1, vn, tid, kKeys);
+    }
+  }
 
   float o[kD / 8][4];
 #pragma unroll
@@ -223,17 +244,32 @@ __global__ void __launch_bounds__(G * 32, 1) flash_kernel(AttentionPrefillArgs a
 
   for (int kt = 0; kt < tiles; ++kt) {
     const int stage = kt & 1, kbase = kt * kKeys;
-    if (kt + 1 < tiles) {
-      kn = ks.prefetch(stage ^ 1, slot0, kbase + kKeys, kend, tid, nt, 0);
-      vn = vs.prefetch(stage ^ 1, slot0, kbase + kKeys, kend, tid, nt, kKeys);
-    }
-    cp_commit();
-    cp_wait<1>();
-    __syncthreads();
-    if (ks.bits != 16 || vs.bits != 16) {
-      ks.dequant(stage, ktab, tid, nt);
-      vs.dequant(stage, vtab, tid, nt);
+    if (AHEAD) {
+      // Raw kt + 1 has landed; every warp is past tile kt - 1 and its dequantizing of kt.
+      cp_wait<0>();
       __syncthreads();
+      if (kt + 2 < tiles) {
+        kn = ks.prefetch(stage, slot0, kbase + 2 * kKeys, kend, tid, nt, 0);
+        vn = vs.prefetch(stage, slot0, kbase + 2 * kKeys, kend, tid, nt, kKeys);
+      }
+      cp_commit();
+      if (kt + 1 < tiles) {
+        ks.dequant(stage ^ 1, ktab, tid, nt);
+        vs.dequant(stage ^ 1, vtab, tid, nt);
+      }
+    } else {
+      if (kt + 1 < tiles) {
+        kn = ks.prefetch(stage ^ 1, slot0, kbase + kKeys, kend, tid, nt, 0);
+        vn = vs.prefetch(stage ^ 1, slot0, kbase + kKeys, kend, tid, nt, kKeys);
+      }
+      cp_commit();
+      cp_wait<1>();
+      __syncthreads();
+      if (ks.bits != 16 || vs.bits != 16) {
+        ks.dequant(stage, ktab, tid, nt);
+        vs.dequant(stage, vtab, tid, nt);
+        __syncthreads();
+      }
     }
 
     // S = Q K^T over the 64 keys: 8 n-tiles of 8 keys.
@@ -316,16 +352,24 @@ __global__ void __launch_bounds__(G * 32, 1) flash_kernel(AttentionPrefillArgs a
         mma16816(o[2 * c + 1], pk, b[2], b[3]);
       }
     }
-    if (kt + 1 < tiles) {
-      ks.store_norm(stage ^ 1, kn, tid, 0);
-      vs.store_norm(stage ^ 1, vn, tid, kKeys);
+    if (AHEAD) {
+      if (kt + 2 < tiles) {  // norms(stage) were last read dequantizing tile kt, before the barrier
+        ks.store_norm(stage, kn, tid, 0);
+        vs.store_norm(stage, vn, tid, kKeys);
+      }
+    } else {
+      if (kt + 1 < tiles) {
+        ks.store_norm(stage ^ 1, kn, tid, 0);
+        vs.store_norm(stage ^ 1, vn, tid, kKeys);
+      }
+      __syncthreads();
     }
-    __syncthreads();
   }
 
   // Epilogue: full row sums, O / l through shared memory (the tiles are free now) so that a
   // lane holds 8 consecutive dims of a row for the inverse rotation and the gate.
   cp_wait<0>();
+  if (AHEAD) __syncthreads();  // the output staging below reuses the tiles
 #pragma unroll
   for (int x = 1; x < 4; x <<= 1) {
     l0 += __shfl_xor_sync(0xffffffffu, l0, x);
@@ -353,14 +397,15 @@ __global__ void __launch_bounds__(G * 32, 1) flash_kernel(AttentionPrefillArgs a
   }
 }
 
-template <int G>
+template <int G, bool AHEAD>
 void launch(const AttentionPrefillArgs& a, cudaStream_t stream) {
-  const int bytes = smem_bytes(G, a.cache.k.bits, a.cache.v.bits);
-  // The largest layout (fp16 K and V) once per group size; every smaller one fits under it.
-  static const cudaError_t attr = cudaFuncSetAttribute(flash_kernel<G>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                       smem_bytes(G, 16, 16));
+  const int bytes = smem_bytes(G, a.cache.k.bits, a.cache.v.bits, AHEAD);
+  // The largest layout once per kernel (fp16 K and V; Q5 codes with AHEAD); the others fit under it.
+  static const cudaError_t attr = cudaFuncSetAttribute(flash_kernel<G, AHEAD>,
+                                                       cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                       AHEAD ? smem_bytes(G, 5, 5, true) : smem_bytes(G, 16, 16, false));
   check(attr, "cudaFuncSetAttribute(flash_attention_prefill)");
-  flash_kernel<G><<<dim3(a.cache.kv_heads, (a.T + kRows - 1) / kRows), G * 32, bytes, stream>>>(a);
+  flash_kernel<G, AHEAD><<<dim3(a.cache.kv_heads, (a.T + kRows - 1) / kRows), G * 32, bytes, stream>>>(a);
   check_launch("flash_attention_prefill");
 }
 
@@ -369,10 +414,12 @@ void launch(const AttentionPrefillArgs& a, cudaStream_t stream) {
 bool flash_attention_supports_group(int group) { return group == 4 || group == 6; }
 
 void flash_attention_causal(const AttentionPrefillArgs& a, cudaStream_t stream) {
-  if (a.heads / a.cache.kv_heads == 6)
-    launch<6>(a, stream);
+  const bool codes = a.cache.k.bits != 16 && a.cache.v.bits != 16;
+  const bool six = a.heads / a.cache.kv_heads == 6;
+  if (codes)
+    six ? launch<6, true>(a, stream) : launch<4, true>(a, stream);
   else
-    launch<4>(a, stream);
+    six ? launch<6, false>(a, stream) : launch<4, false>(a, stream);
 }
 
 }  // namespace hlwq::cuda
