@@ -271,33 +271,54 @@ nlohmann::json sampler_paths(Qwen35Gpu& model, cudaStream_t s, int pos, int repe
   p.repetition_penalty = 1.1f;
   std::vector<int32_t> history = {11, 12, 13};
   int32_t token = 11;
-  auto run = [&](bool in_graph) {
-    std::vector<double> us;
+  enum Path { kGreedy, kAfter, kInside };
+  struct Result {
+    double wall_ms, launch_us;
+  };
+  auto run = [&](Path path) {
+    std::vector<double> us, launch;
     for (int i = 0; i < repeats + 2; ++i, ++pos) {
       history.push_back(token);
       const float u = float(i % 97) / 97.0f;
       const auto t0 = std::chrono::steady_clock::now();
-      if (in_graph) {
+      std::chrono::steady_clock::time_point l0, l1;
+      if (path == kInside) {
         sampler.stage(model.logits_dev(), p, history.data(), history.size(), u, s);
+        l0 = std::chrono::steady_clock::now();
         model.sampled_step_graph(s, token, pos, sampler);
+        l1 = std::chrono::steady_clock::now();
         check(cudaStreamSynchronize(s), "sampled step");
         token = sampler.result();
       } else {
         model.set_input(token, pos, s);
+        l0 = std::chrono::steady_clock::now();
         model.step_graph(s, pos);
-        token = sampler.sample(model.logits_dev(), p, history.data(), history.size(), u, s);
+        l1 = std::chrono::steady_clock::now();
+        if (path == kAfter) {
+          token = sampler.sample(model.logits_dev(), p, history.data(), history.size(), u, s);
+        } else {
+          check(cudaStreamSynchronize(s), "greedy step");
+          token = 11 + i % 7;
+        }
       }
       const auto t1 = std::chrono::steady_clock::now();
-      if (i >= 2) us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      if (i >= 2) {
+        us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+        launch.push_back(std::chrono::duration<double, std::micro>(l1 - l0).count());
+      }
     }
-    return median(us) / 1e3;
+    return Result{median(us) / 1e3, median(launch)};
   };
-  const double after = run(false), inside = run(true);
-  std::printf("   decode_and_sample (host wall, T0.7 k20 p0.95 rep1.1): sampler after the graph %.3f ms, inside %.3f ms"
-              " (%+.1f us); greedy graph alone %.3f ms\n",
-              after, inside, 1e3 * (inside - after), graph_ms);
-  return {{"after_graph_ms", after}, {"inside_graph_ms", inside}, {"greedy_graph_ms", graph_ms},
-          {"method", "host steady_clock per token, median of repeats, T 0.7 top-k 20 top-p 0.95 repetition 1.1"}};
+  const Result greedy = run(kGreedy), after = run(kAfter), inside = run(kInside);
+  std::printf("   host wall per token (T0.7 k20 p0.95 rep1.1 for the sampler): greedy graph %.3f ms (launch call %.0f us),"
+              " sampler after the graph %.3f ms, inside %.3f ms (launch call %.0f us); greedy graph on the device %.3f ms\n",
+              greedy.wall_ms, greedy.launch_us, after.wall_ms, inside.wall_ms, inside.launch_us, graph_ms);
+  return {{"greedy_graph_wall_ms", greedy.wall_ms}, {"greedy_launch_call_us", greedy.launch_us},
+          {"after_graph_ms", after.wall_ms}, {"inside_graph_ms", inside.wall_ms},
+          {"inside_launch_call_us", inside.launch_us}, {"greedy_graph_ms", graph_ms},
+          {"method", "host steady_clock per token, median of repeats; greedy: set_input + graph + sync; after: + "
+                     "GpuSampler::sample; inside: stage + sampled graph + sync; sampler T 0.7 top-k 20 top-p 0.95 "
+                     "repetition 1.1"}};
 }
 
 std::string fmt(const char* f, double v) {
@@ -399,7 +420,7 @@ int run_bench(const std::vector<std::string>& args) {
       nlohmann::json r{{"kv", kv}, {"context", ctx}};
       try {
         model->allocate_cache(
-            ctx + opt.repeats + 16 + (opt.profile || opt.ncu_step ? 16 : 0) + (opt.sampler ? 2 * opt.repeats + 8 : 0) +
+            ctx + opt.repeats + 16 + (opt.profile || opt.ncu_step ? 16 : 0) + (opt.sampler ? 3 * opt.repeats + 12 : 0) +
                 (opt.drop ? 6 * (opt.repeats + 2) : 0),
             bits, bits);
         model->fake_history(ctx, 77 + ctx);
