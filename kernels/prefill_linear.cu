@@ -47,11 +47,15 @@ void gemm_slice(cublasHandle_t handle, const PrefillLinearArgs& a, const __nv_bf
 
 PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols) {
   if (forced_path() != PrefillGemmPath::Auto) return forced_path();
-  (void)rows;
   (void)cols;
-  // Provisional (H200, round 1): on chip 2.3x faster than expand + cuBLAS at 64 tokens,
-  // 1.7x slower at 512.
-  return tokens <= 128 ? PrefillGemmPath::OnChip : PrefillGemmPath::DequantCublas;
+  // Measured on an H200 (docs/PERFORMANCE.md, "Prefill GEMM with on-chip decoding"): up to
+  // 64 tokens the mma.sync kernel is fastest (its 32/64-token tiles waste less than wgmma's
+  // 128); up to 128 the wgmma one, and up to 256 for the wide matrices (>= 8192 rows: enough
+  // 128-row tiles for the GPU); from there expand + cuBLAS.
+  if (!wgmma_available()) return tokens <= 128 ? PrefillGemmPath::OnChipMmaSync : PrefillGemmPath::DequantCublas;
+  if (tokens <= 64) return PrefillGemmPath::OnChipMmaSync;
+  if (tokens <= 128 || (tokens <= 256 && rows >= 8192)) return PrefillGemmPath::OnChip;
+  return PrefillGemmPath::DequantCublas;
 }
 
 void prefill_linear(cublasHandle_t handle, const PrefillLinearArgs& a, cudaStream_t stream) {
