@@ -108,32 +108,98 @@ __global__ void __launch_bounds__(32) recurrence_kernel(DeltaNetPrefillArgs a) {
 // ---- Chunked (WY) form: flash-linear-attention's chunk_gated_delta_rule, C = 64 ----------
 // Per chunk of L <= 64 tokens with gamma_i = g_1 + ... + g_i (log decays, cumulated):
 //   A_ij = beta_i (k_i.k_j) exp(gamma_i - gamma_j), j < i
-//   (I + A) U = beta V,  (I + A) W = diag(beta exp(gamma)) K          (wy_kernel, fp32)
+//   (I + A) U = beta V,  (I + A) W = diag(beta exp(gamma)) K          (wy_kernel)
 //   V' = U - W S,  O = diag(exp(gamma)) Q S + P V'  with P_ij = (q_i.k_j) exp(gamma_i - gamma_j), j <= i
-//   S <- exp(gamma_L) S + K^T diag(exp(gamma_L - gamma)) V'            (scan_kernel, tf32 mma)
-// Every exponent is <= 0, so nothing overflows however strong the decay.
+//   S <- exp(gamma_L) S + K^T diag(exp(gamma_L - gamma)) V'            (scan_kernel)
+// Every exponent is <= 0, so nothing overflows however strong the decay. The matmuls run on
+// tensor cores as mma.sync m16n8k8 tf32 with fp32 accumulators: tf32 rather than bf16/fp16
+// because the operands are fp32 already (no conversion passes) and the state is fed back every
+// chunk, where bf16's 8-bit mantissa would cost 8x more error; the chunk count, not the FLOPs,
+// bounds the time. The 3xTF32 variant splits each operand hi + lo for about fp32 products.
 
 constexpr int kChunk = 64;       // tokens per chunk
-constexpr int kTile = 32;        // state columns (value dims) per scan block: 48 heads x 4 = 192 blocks
+constexpr int kTile = 64;        // state columns (value dims) per scan block: 48 heads x 2 = 96 blocks, one an SM
+constexpr int kScanThreads = 512;
 constexpr int kSS = kTile + 8;   // row stride of the S / V' tiles: B fragments (row t, column g) hit 32 banks
-constexpr int kPS = kChunk + 4;  // row stride of P: A fragments (row g, column t) hit 32 banks
+constexpr int kPS = kChunk + 4;  // row stride of P and A^T: A fragments (row g, column t) hit 32 banks
+constexpr int kXS = kDim + 4;    // row stride of the staged q / k / w rows: the same for their fragments
+constexpr size_t kScanSmem = size_t(kDim * kSS + kChunk * kSS + kChunk * kPS + 4 * kChunk * kXS + 2 * kChunk) * 4;
 
-// Block per (chunk, value head). A thread per column of [U | W] (128 + 128 = 256 columns)
-// runs the forward substitution with its column in registers; A is read as broadcasts.
+__device__ __forceinline__ uint32_t to_tf32(float x) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+  return r;
+}
+
+__device__ __forceinline__ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
+  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// One mma operand fragment converted once for every tile it meets: hi = tf32(x) and, for
+// 3xTF32, lo = tf32(x - hi). Layout (PTX m16n8k8 tf32, g = lane / 4, t = lane % 4):
+// A: A[g][t], A[g+8][t], A[g][t+4], A[g+8][t+4]; B: B[t][g], B[t+4][g];
+// C: C[g][2t], C[g][2t+1], C[g+8][2t], C[g+8][2t+1].
+template <bool kSplit, int N>
+struct Frag {
+  uint32_t hi[N], lo[kSplit ? N : 1];
+  __device__ __forceinline__ explicit Frag(const float (&x)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) {
+      hi[i] = to_tf32(x[i]);
+      if constexpr (kSplit) lo[i] = to_tf32(x[i] - __uint_as_float(hi[i]));
+    }
+  }
+};
+
+template <bool kSplit>
+__device__ __forceinline__ void mma(float (&d)[4], const Frag<kSplit, 4>& a, const Frag<kSplit, 2>& b) {
+  if constexpr (kSplit) {  // the small terms first; lo x lo is below fp32's last bit
+    mma_tf32(d, a.lo, b.hi);
+    mma_tf32(d, a.hi, b.lo);
+  }
+  mma_tf32(d, a.hi, b.hi);
+}
+
+__device__ __forceinline__ void cp_async16(float* dst, const float* src, bool valid) {
+  const unsigned d = unsigned(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src), "r"(valid ? 16 : 0) : "memory");
+}
+
+// Rows [c0, c0 + 64) of one 128-wide head slice of qkv into a [64][kXS] tile, zeros past T;
+// 16-byte copies, whole rows a warp (the fragments themselves would touch 8 rows a load).
+__device__ __forceinline__ void stage_rows(float* dst, const float* src, int c0, int T, int C) {
+  for (int e = threadIdx.x; e < kChunk * kDim / 4; e += blockDim.x) {
+    const int r = e >> 5, c = (e & 31) * 4;
+    const bool ok = c0 + r < T;
+    cp_async16(dst + r * kXS + c, src + size_t(ok ? c0 + r : 0) * C + c, ok);
+  }
+}
+
+// Block per (chunk, value head), 8 warps, two blocks an SM. K K^T on tensor cores (warp w:
+// rows 16 (w % 4).., columns 32 (w / 4)..), then a thread per column of [U | W] (128 + 128
+// columns) solves (I + A) x = rhs with the column in shared memory, by blocks of 16 rows: the
+// 16 x 16 triangle in registers, then the rows below updated from it. Loops, not a fully
+// unrolled 64-row substitution: that took ~4K straight-line instructions a thread and ran
+// 10x slower than its arithmetic (ncu: 0.2 issued per scheduler at one block an SM).
 // U goes to `out` (the scan reads it back and overwrites it with the outputs), W over the v
 // part of `qkv` (read here, used by nothing after), gamma over g in `gates`.
-__global__ void __launch_bounds__(256) wy_kernel(DeltaNetPrefillArgs a) {
-  // k (padded rows) until every thread has its right-hand side, then A in the same bytes.
-  __shared__ __align__(16) float buf[kChunk * (kDim + 1)];
-  __shared__ float gam[kChunk], bet[kChunk], beg[kChunk];
-  auto ks = reinterpret_cast<float(*)[kDim + 1]>(buf);
-  auto as = reinterpret_cast<float(*)[kChunk]>(buf);
+constexpr int kWyThreads = 256;  // = the 128 + 128 columns of [U | W]
+constexpr size_t kWySmem = size_t(kChunk * kWyThreads + kChunk * kXS + 3 * kChunk) * 4;
+
+template <bool kSplit>
+__global__ void __launch_bounds__(kWyThreads, 2) wy_kernel(DeltaNetPrefillArgs a) {
+  extern __shared__ __align__(16) float smem[];
+  float* rs = smem;                          // [64][256] right-hand sides, solved in place
+  float* ks = rs + kChunk * kWyThreads;      // [64][kXS] k rows, then A (row stride kPS)
+  float* as = ks;
+  float* gam = ks + kChunk * kXS;
+  float* bet = gam + kChunk;
+  float* beg = bet + kChunk;
   const int c0 = blockIdx.x * kChunk, h = blockIdx.y, tid = threadIdx.x;
   const int L = min(kChunk, a.T - c0), kh = h / (a.hv / a.hk), C = a.conv_channels();
-  for (int e = tid; e < kChunk * kDim; e += blockDim.x) {
-    const int i = e / kDim, c = e % kDim;
-    ks[i][c] = i < L ? a.qkv[size_t(c0 + i) * C + (a.hk + kh) * kDim + c] : 0.f;
-  }
+  stage_rows(ks, a.qkv + (a.hk + kh) * kDim, c0, a.T, C);
   if (tid < 32) {  // gamma: a warp scan, two tokens a lane; padding tokens add nothing
     float g[2], b[2];
 #pragma unroll
@@ -156,110 +222,93 @@ __global__ void __launch_bounds__(256) wy_kernel(DeltaNetPrefillArgs a) {
       beg[2 * tid + u] = b[u] * expf(gam[2 * tid + u]);
     }
   }
+  asm volatile("cp.async.wait_all;" ::: "memory");
   __syncthreads();
   if (tid < L) a.gates[(size_t(c0 + tid) * a.hv + h) * 2 + 1] = gam[tid];
 
-  // A: a 4x4 register tile a thread, rows ti + 16r and columns tj + 16s.
-  const int ti = tid >> 4, tj = tid & 15;
+  const int warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int r0 = (warp & 3) * 16 + g, n0 = (warp >> 2) * 32;
   float acc[4][4] = {};
-  {
-    for (int k = 0; k < kDim; ++k) {
-      float x[4], y[4];
+#pragma unroll 4
+  for (int kk = 0; kk < kDim; kk += 8) {
+    const float av[4] = {ks[r0 * kXS + kk + t], ks[(r0 + 8) * kXS + kk + t], ks[r0 * kXS + kk + t + 4],
+                         ks[(r0 + 8) * kXS + kk + t + 4]};
+    const Frag<kSplit, 4> af(av);
 #pragma unroll
-      for (int r = 0; r < 4; ++r) x[r] = ks[ti + 16 * r][k], y[r] = ks[tj + 16 * r][k];
-#pragma unroll
-      for (int r = 0; r < 4; ++r)
-#pragma unroll
-        for (int s = 0; s < 4; ++s) acc[r][s] = fmaf(x[r], y[s], acc[r][s]);
+    for (int nt = 0; nt < 4; ++nt) {
+      const int n = n0 + nt * 8 + g;
+      const float bv[2] = {ks[n * kXS + kk + t], ks[n * kXS + kk + t + 4]};
+      mma<kSplit>(acc[nt], af, Frag<kSplit, 2>(bv));
     }
   }
   const int col = tid;
   float* vcol = a.qkv + size_t(c0) * C + (2 * a.hk + h) * kDim + (col & (kDim - 1));
-  float x[kChunk];
-#pragma unroll
+#pragma unroll 8
   for (int i = 0; i < kChunk; ++i)
-    x[i] = col < kDim ? (i < L ? bet[i] * vcol[size_t(i) * C] : 0.f) : beg[i] * ks[i][col - kDim];
+    rs[i * kWyThreads + col] =
+        col < kDim ? (i < L ? bet[i] * vcol[size_t(i) * C] : 0.f) : beg[i] * ks[i * kXS + col - kDim];
   __syncthreads();  // k is dead: A goes over it
 #pragma unroll
-  for (int r = 0; r < 4; ++r)
+  for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
-    for (int s = 0; s < 4; ++s) {
-      const int i = ti + 16 * r, j = tj + 16 * s;
-      as[i][j] = j < i ? bet[i] * acc[r][s] * expf(gam[i] - gam[j]) : 0.f;
+    for (int e = 0; e < 4; ++e) {
+      const int i = r0 + (e >> 1) * 8, j = n0 + nt * 8 + 2 * t + (e & 1);
+      as[i * kPS + j] = j < i ? bet[i] * acc[nt][e] * expf(gam[i] - gam[j]) : 0.f;
     }
   __syncthreads();
-  // x_i -= sum_{j<i} A_ij x_j; A_ij = 0 for j >= i, so whole float4 groups may run past i.
+
+  float* x = rs + col;  // this thread's column, stride kWyThreads
+#pragma unroll 1
+  for (int b0 = 0; b0 < kChunk; b0 += 16) {
+    float xb[16];
 #pragma unroll
-  for (int i = 1; i < kChunk; ++i) {
-    const float4* ai = reinterpret_cast<const float4*>(as[i]);
-    float s0 = x[i], s1 = 0.f;
+    for (int l = 0; l < 16; ++l) xb[l] = x[(b0 + l) * kWyThreads];
 #pragma unroll
-    for (int j4 = 0; j4 < (i + 3) / 4; ++j4) {
-      const float4 w = ai[j4];
-      s0 = fmaf(-w.x, x[4 * j4], s0);
-      s1 = fmaf(-w.y, x[4 * j4 + 1], s1);
-      s0 = fmaf(-w.z, x[4 * j4 + 2], s0);
-      s1 = fmaf(-w.w, x[4 * j4 + 3], s1);
+    for (int i = 1; i < 16; ++i) {
+      const float* ai = as + (b0 + i) * kPS + b0;
+#pragma unroll
+      for (int l = 0; l < i; ++l) xb[i] = fmaf(-ai[l], xb[l], xb[i]);
     }
-    x[i] = s0 + s1;
-  }
-  __syncthreads();  // every column of v is read before W overwrites it
-  if (col < kDim) {
-    float* u = a.out + size_t(c0) * a.hv * kDim + h * kDim + col;
 #pragma unroll
-    for (int i = 0; i < kChunk; ++i)
-      if (i < L) u[size_t(i) * a.hv * kDim] = x[i];
-  } else {
+    for (int l = 0; l < 16; ++l) x[(b0 + l) * kWyThreads] = xb[l];
+#pragma unroll 2
+    for (int r = b0 + 16; r < kChunk; ++r) {
+      const float4* ar = reinterpret_cast<const float4*>(as + r * kPS + b0);
+      float s0 = x[r * kWyThreads], s1 = 0.f;
 #pragma unroll
-    for (int i = 0; i < kChunk; ++i)
-      if (i < L) vcol[size_t(i) * C] = x[i];
+      for (int q = 0; q < 4; ++q) {
+        const float4 w = ar[q];
+        s0 = fmaf(-w.x, xb[4 * q], s0);
+        s1 = fmaf(-w.y, xb[4 * q + 1], s1);
+        s0 = fmaf(-w.z, xb[4 * q + 2], s0);
+        s1 = fmaf(-w.w, xb[4 * q + 3], s1);
+      }
+      x[r * kWyThreads] = s0 + s1;
+    }
   }
+  // Every column of v was read before the first barrier above, so W may overwrite it.
+  float* dst = col < kDim ? a.out + size_t(c0) * a.hv * kDim + h * kDim + col : vcol;
+  const size_t stride = col < kDim ? size_t(a.hv) * kDim : size_t(C);
+#pragma unroll 8
+  for (int i = 0; i < L; ++i) dst[i * stride] = x[i * kWyThreads];
 }
 
-__device__ __forceinline__ uint32_t to_tf32(float x) {
-  uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
-  return r;
-}
-
-__device__ __forceinline__ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2]) {
-  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-// d += a b for one m16n8k8 tile (fragments in the PTX layout: a[0..3] = A[g][t], A[g+8][t],
-// A[g][t+4], A[g+8][t+4]; b[0..1] = B[t][g], B[t+4][g]; d = C[g][2t..2t+1], C[g+8][2t..2t+1],
-// g = lane / 4, t = lane % 4). kSplit: hi + lo tf32 parts, the lo x lo product dropped.
+// Block per (value head, 64 state columns), 16 warps; the 64-token chunks in order. The block's
+// 128 x 64 state tile lives in fp32 accumulators (warp w: rows 16 (w % 8).., columns
+// 32 (w / 8)..) and, for the next chunk's matmuls, in shared memory. The chunk's q, k and w
+// rows are staged by cp.async, the next chunk's while this one finishes (k double-buffered).
+// Per chunk, warp (mt, nq) = (w % 4, w / 4) owns rows 16mt.. and columns 16nq.. of
+// X = W S, Y = Q S and O, and rows 16mt.., tokens 16nq.. of P.
 template <bool kSplit>
-__device__ __forceinline__ void mma(float (&d)[4], const float (&a)[4], const float (&b)[2]) {
-  uint32_t ah[4], bh[2];
-#pragma unroll
-  for (int i = 0; i < 4; ++i) ah[i] = to_tf32(a[i]);
-  bh[0] = to_tf32(b[0]);
-  bh[1] = to_tf32(b[1]);
-  if constexpr (kSplit) {
-    uint32_t al[4], bl[2];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) al[i] = to_tf32(a[i] - __uint_as_float(ah[i]));
-    bl[0] = to_tf32(b[0] - __uint_as_float(bh[0]));
-    bl[1] = to_tf32(b[1] - __uint_as_float(bh[1]));
-    mma_tf32(d, al, bh);
-    mma_tf32(d, ah, bl);
-  }
-  mma_tf32(d, ah, bh);
-}
-
-// Block per (value head, 32 state columns), 8 warps; the 64-token chunks in order. The block's
-// 128 x 32 state tile lives in fp32 accumulators (warp w: rows 16w..16w+15) and, for the next
-// chunk's matmuls, in shared memory. Per chunk, warp (mt, np) = (w % 4, w / 4) owns output
-// rows 16mt.. and columns 16np.. of X = W S, Y = Q S, O; and P rows 16mt.., tokens 32np...
-template <bool kSplit>
-__global__ void __launch_bounds__(256) scan_kernel(DeltaNetPrefillArgs a) {
-  __shared__ __align__(16) float ss[kDim * kSS];
-  __shared__ __align__(16) float vs[kChunk * kSS];
-  __shared__ __align__(16) float ps[kChunk * kPS];
-  __shared__ float gs[2][kChunk];  // gamma, by chunk parity (a fast warp writes the next while others read)
+__global__ void __launch_bounds__(kScanThreads, 1) scan_kernel(DeltaNetPrefillArgs a) {
+  extern __shared__ __align__(16) float smem[];
+  float* ss = smem;                      // [kDim][kSS] state tile (B of W S, Q S)
+  float* vs = ss + kDim * kSS;           // [kChunk][kSS] V'
+  float* ps = vs + kChunk * kSS;         // [kChunk][kPS] masked, decayed Q K^T
+  float* qs = ps + kChunk * kPS;         // [kChunk][kXS] q rows
+  float* ws = qs + kChunk * kXS;         // [kChunk][kXS] w rows
+  float* kbuf = ws + kChunk * kXS;       // [2][kChunk][kXS] k rows, by chunk parity
+  float* gbuf = kbuf + 2 * kChunk * kXS; // [2][kChunk] gamma, by chunk parity
   const int h = blockIdx.x, n0 = blockIdx.y * kTile;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int kh = h / (a.hv / a.hk), C = a.conv_channels(), O = a.hv * kDim;
@@ -269,11 +318,15 @@ __global__ void __launch_bounds__(256) scan_kernel(DeltaNetPrefillArgs a) {
   float* og = a.out + h * kDim + n0;
   float* S = a.state + size_t(h) * kDim * kDim + n0;
 
-  const int sr = warp * 16 + g;  // state rows sr and sr + 8 of this lane
+  stage_rows(qs, qg, 0, a.T, C);
+  stage_rows(ws, wg, 0, a.T, C);
+  stage_rows(kbuf, kg, 0, a.T, C);
+
+  const int sr = (warp & 7) * 16 + g, sc = (warp >> 3) * 32;  // state rows sr, sr + 8; columns sc..
   float sacc[4][4];
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt) {
-    const int c = nt * 8 + 2 * t;
+    const int c = sc + nt * 8 + 2 * t;
     const float2 lo = *reinterpret_cast<const float2*>(S + sr * kDim + c);
     const float2 hi = *reinterpret_cast<const float2*>(S + (sr + 8) * kDim + c);
     sacc[nt][0] = lo.x, sacc[nt][1] = lo.y, sacc[nt][2] = hi.x, sacc[nt][3] = hi.y;
@@ -281,54 +334,52 @@ __global__ void __launch_bounds__(256) scan_kernel(DeltaNetPrefillArgs a) {
     *reinterpret_cast<float2*>(ss + (sr + 8) * kSS + c) = hi;
   }
 
-  const int mt = warp & 3, np = warp >> 2;
+  const int mt = warp & 3, nq = warp >> 2;
   const int r0 = mt * 16 + g, r1 = r0 + 8;
-  const bool p_zero = np * 32 > mt * 16 + 15;  // this warp's P block lies above the diagonal
+  const bool p_zero = nq > mt;  // this warp's P block lies above the diagonal
   for (int c0 = 0, ci = 0; c0 < a.T; c0 += kChunk, ++ci) {
     const int L = min(kChunk, a.T - c0);
-    float* gam = gs[ci & 1];
+    float* gam = gbuf + (ci & 1) * kChunk;
+    const float* ks = kbuf + (ci & 1) * kChunk * kXS;
     if (threadIdx.x < kChunk) gam[threadIdx.x] = a.gates[(size_t(c0 + min(int(threadIdx.x), L - 1)) * a.hv + h) * 2 + 1];
+    asm volatile("cp.async.wait_all;" ::: "memory");
     __syncthreads();
 
-    // X = W S and Y = Q S (16 x 16 a warp), P = Q K^T (16 x 32), k over the 128 dims.
-    const bool v0 = r0 < L, v1 = r1 < L;
-    const size_t ro0 = size_t(c0 + r0) * C, ro1 = size_t(c0 + r1) * C;
-    float x[2][4] = {}, y[2][4] = {}, p[4][4] = {};
+    // X = W S and Y = Q S (16 x 16 a warp), P = Q K^T (16 x 16), k over the 128 dims.
+    float x[2][4] = {}, y[2][4] = {}, p[2][4] = {};
 #pragma unroll 4
     for (int kk = 0; kk < kDim; kk += 8) {
-      const float aw[4] = {v0 ? wg[ro0 + kk + t] : 0.f, v1 ? wg[ro1 + kk + t] : 0.f, v0 ? wg[ro0 + kk + t + 4] : 0.f,
-                           v1 ? wg[ro1 + kk + t + 4] : 0.f};
-      const float aq[4] = {v0 ? qg[ro0 + kk + t] : 0.f, v1 ? qg[ro1 + kk + t] : 0.f, v0 ? qg[ro0 + kk + t + 4] : 0.f,
-                           v1 ? qg[ro1 + kk + t + 4] : 0.f};
+      const float wv[4] = {ws[r0 * kXS + kk + t], ws[r1 * kXS + kk + t], ws[r0 * kXS + kk + t + 4],
+                           ws[r1 * kXS + kk + t + 4]};
+      const float qv[4] = {qs[r0 * kXS + kk + t], qs[r1 * kXS + kk + t], qs[r0 * kXS + kk + t + 4],
+                           qs[r1 * kXS + kk + t + 4]};
+      const Frag<kSplit, 4> aw(wv), aq(qv);
 #pragma unroll
       for (int nt = 0; nt < 2; ++nt) {
-        const int cn = np * 16 + nt * 8 + g;
-        const float b[2] = {ss[(kk + t) * kSS + cn], ss[(kk + t + 4) * kSS + cn]};
+        const int cn = nq * 16 + nt * 8 + g;
+        const float sv[2] = {ss[(kk + t) * kSS + cn], ss[(kk + t + 4) * kSS + cn]};
+        const Frag<kSplit, 2> b(sv);
         mma<kSplit>(x[nt], aw, b);
         mma<kSplit>(y[nt], aq, b);
-      }
-      if (!p_zero) {
-#pragma unroll
-        for (int nt = 0; nt < 4; ++nt) {
-          const int tok = np * 32 + nt * 8 + g;
-          const size_t ko = size_t(c0 + tok) * C + kk + t;
-          const float b[2] = {tok < L ? kg[ko] : 0.f, tok < L ? kg[ko + 4] : 0.f};
-          mma<kSplit>(p[nt], aq, b);
+        if (!p_zero) {
+          const float kv[2] = {ks[cn * kXS + kk + t], ks[cn * kXS + kk + t + 4]};  // B[k][n] = K[token n][dim k]
+          mma<kSplit>(p[nt], aq, Frag<kSplit, 2>(kv));
         }
       }
     }
     const float e0 = expf(gam[r0]), e1 = expf(gam[r1]);
 #pragma unroll
-    for (int nt = 0; nt < 4; ++nt) {
-      const int j = np * 32 + nt * 8 + 2 * t;
+    for (int nt = 0; nt < 2; ++nt) {
+      const int j = nq * 16 + nt * 8 + 2 * t;
       ps[r0 * kPS + j] = j <= r0 ? p[nt][0] * expf(gam[r0] - gam[j]) : 0.f;
       ps[r0 * kPS + j + 1] = j + 1 <= r0 ? p[nt][1] * expf(gam[r0] - gam[j + 1]) : 0.f;
       ps[r1 * kPS + j] = j <= r1 ? p[nt][2] * expf(gam[r1] - gam[j]) : 0.f;
       ps[r1 * kPS + j + 1] = j + 1 <= r1 ? p[nt][3] * expf(gam[r1] - gam[j + 1]) : 0.f;
     }
+    const bool v0 = r0 < L, v1 = r1 < L;
 #pragma unroll
     for (int nt = 0; nt < 2; ++nt) {  // V' = U - X; the outputs start as exp(gamma) Y
-      const int cn = np * 16 + nt * 8 + 2 * t;
+      const int cn = nq * 16 + nt * 8 + 2 * t;
       const float2 u0 = v0 ? *reinterpret_cast<const float2*>(og + size_t(c0 + r0) * O + cn) : make_float2(0.f, 0.f);
       const float2 u1 = v1 ? *reinterpret_cast<const float2*>(og + size_t(c0 + r1) * O + cn) : make_float2(0.f, 0.f);
       *reinterpret_cast<float2*>(vs + r0 * kSS + cn) = make_float2(u0.x - x[nt][0], u0.y - x[nt][1]);
@@ -336,28 +387,34 @@ __global__ void __launch_bounds__(256) scan_kernel(DeltaNetPrefillArgs a) {
       y[nt][0] *= e0, y[nt][1] *= e0, y[nt][2] *= e1, y[nt][3] *= e1;
     }
     __syncthreads();
+    if (c0 + kChunk < a.T) {  // q and w are read; k of this chunk is still needed below
+      stage_rows(qs, qg, c0 + kChunk, a.T, C);
+      stage_rows(ws, wg, c0 + kChunk, a.T, C);
+      stage_rows(kbuf + ((ci + 1) & 1) * kChunk * kXS, kg, c0 + kChunk, a.T, C);
+    }
 
     // O += P V' (P is lower triangular: k stops at this warp's last row).
 #pragma unroll
     for (int kk = 0; kk < kChunk; kk += 8) {
       if (kk > mt * 16 + 15) break;
-      const float ap[4] = {ps[r0 * kPS + kk + t], ps[r1 * kPS + kk + t], ps[r0 * kPS + kk + t + 4],
+      const float pv[4] = {ps[r0 * kPS + kk + t], ps[r1 * kPS + kk + t], ps[r0 * kPS + kk + t + 4],
                            ps[r1 * kPS + kk + t + 4]};
+      const Frag<kSplit, 4> ap(pv);
 #pragma unroll
       for (int nt = 0; nt < 2; ++nt) {
-        const int cn = np * 16 + nt * 8 + g;
-        const float b[2] = {vs[(kk + t) * kSS + cn], vs[(kk + t + 4) * kSS + cn]};
-        mma<kSplit>(y[nt], ap, b);
+        const int cn = nq * 16 + nt * 8 + g;
+        const float vv[2] = {vs[(kk + t) * kSS + cn], vs[(kk + t + 4) * kSS + cn]};
+        mma<kSplit>(y[nt], ap, Frag<kSplit, 2>(vv));
       }
     }
 #pragma unroll
     for (int nt = 0; nt < 2; ++nt) {
-      const int cn = np * 16 + nt * 8 + 2 * t;
+      const int cn = nq * 16 + nt * 8 + 2 * t;
       if (v0) *reinterpret_cast<float2*>(og + size_t(c0 + r0) * O + cn) = make_float2(y[nt][0], y[nt][1]);
       if (v1) *reinterpret_cast<float2*>(og + size_t(c0 + r1) * O + cn) = make_float2(y[nt][2], y[nt][3]);
     }
 
-    // S = exp(gamma_L) S + K^T diag(exp(gamma_L - gamma)) V': warp w owns state rows 16w..
+    // S = exp(gamma_L) S + K^T diag(exp(gamma_L - gamma)) V'.
     const float gl = gam[kChunk - 1], el = expf(gl);
 #pragma unroll
     for (int nt = 0; nt < 4; ++nt)
@@ -367,34 +424,50 @@ __global__ void __launch_bounds__(256) scan_kernel(DeltaNetPrefillArgs a) {
     for (int kk = 0; kk < kChunk; kk += 8) {
       if (kk >= L) break;
       const int t0 = kk + t, t1 = t0 + 4;
-      const size_t k0 = size_t(c0 + t0) * C + sr, k1 = size_t(c0 + t1) * C + sr;
-      const float ak[4] = {t0 < L ? kg[k0] : 0.f, t0 < L ? kg[k0 + 8] : 0.f, t1 < L ? kg[k1] : 0.f,
-                           t1 < L ? kg[k1 + 8] : 0.f};
+      const float kv[4] = {ks[t0 * kXS + sr], ks[t0 * kXS + sr + 8], ks[t1 * kXS + sr], ks[t1 * kXS + sr + 8]};
+      const Frag<kSplit, 4> ak(kv);
       const float w0 = expf(gl - gam[t0]), w1 = expf(gl - gam[t1]);
 #pragma unroll
       for (int nt = 0; nt < 4; ++nt) {
-        const float b[2] = {vs[t0 * kSS + nt * 8 + g] * w0, vs[t1 * kSS + nt * 8 + g] * w1};
-        mma<kSplit>(sacc[nt], ak, b);
+        const int cn = sc + nt * 8 + g;
+        const float vv[2] = {vs[t0 * kSS + cn] * w0, vs[t1 * kSS + cn] * w1};
+        mma<kSplit>(sacc[nt], ak, Frag<kSplit, 2>(vv));
       }
     }
 #pragma unroll
     for (int nt = 0; nt < 4; ++nt) {
-      const int c = nt * 8 + 2 * t;
+      const int c = sc + nt * 8 + 2 * t;
       *reinterpret_cast<float2*>(ss + sr * kSS + c) = make_float2(sacc[nt][0], sacc[nt][1]);
       *reinterpret_cast<float2*>(ss + (sr + 8) * kSS + c) = make_float2(sacc[nt][2], sacc[nt][3]);
     }
   }
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt) {
-    const int c = nt * 8 + 2 * t;
+    const int c = sc + nt * 8 + 2 * t;
     *reinterpret_cast<float2*>(S + sr * kDim + c) = make_float2(sacc[nt][0], sacc[nt][1]);
     *reinterpret_cast<float2*>(S + (sr + 8) * kDim + c) = make_float2(sacc[nt][2], sacc[nt][3]);
   }
 }
 
+template <bool kSplit>
+void launch_chunked(const DeltaNetPrefillArgs& a, cudaStream_t stream) {
+  static const bool attr = [] {  // above the 48 KB default: once per instantiation
+    check(cudaFuncSetAttribute(wy_kernel<kSplit>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kWySmem)),
+          "deltanet_prefill wy: shared memory");
+    check(cudaFuncSetAttribute(scan_kernel<kSplit>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kScanSmem)),
+          "deltanet_prefill scan: shared memory");
+    return true;
+  }();
+  (void)attr;
+  wy_kernel<kSplit><<<dim3((a.T + kChunk - 1) / kChunk, a.hv), kWyThreads, kWySmem, stream>>>(a);
+  check_launch("deltanet_prefill wy");
+  scan_kernel<kSplit><<<dim3(a.hv, kDim / kTile), kScanThreads, kScanSmem, stream>>>(a);
+  check_launch("deltanet_prefill scan");
+}
+
 DeltaNetPrefillForm form_from_env() {
   const char* e = std::getenv("HLWQ_DELTANET_PREFILL");
-  if (e == nullptr || *e == 0) return DeltaNetPrefillForm::Recurrent;  // until the chunked form measures faster
+  if (e == nullptr || *e == 0) return DeltaNetPrefillForm::Chunked;
   if (std::strcmp(e, "recurrent") == 0) return DeltaNetPrefillForm::Recurrent;
   if (std::strcmp(e, "tf32") == 0) return DeltaNetPrefillForm::Chunked;
   if (std::strcmp(e, "3xtf32") == 0) return DeltaNetPrefillForm::ChunkedSplit;
@@ -417,13 +490,10 @@ void deltanet_prefill(const DeltaNetPrefillArgs& a, cudaStream_t stream) {
     check_launch("deltanet_prefill recurrence");
     return;
   }
-  wy_kernel<<<dim3((a.T + kChunk - 1) / kChunk, a.hv), 256, 0, stream>>>(a);
-  check_launch("deltanet_prefill wy");
   if (form == DeltaNetPrefillForm::ChunkedSplit)
-    scan_kernel<true><<<dim3(a.hv, kDim / kTile), 256, 0, stream>>>(a);
+    launch_chunked<true>(a, stream);
   else
-    scan_kernel<false><<<dim3(a.hv, kDim / kTile), 256, 0, stream>>>(a);
-  check_launch("deltanet_prefill scan");
+    launch_chunked<false>(a, stream);
 }
 
 }  // namespace hlwq::cuda

@@ -15,7 +15,7 @@
 namespace hlwq::cuda {
 
 enum class DeltaNetPrefillForm {
-  Auto,           // Recurrent for now, unless HLWQ_DELTANET_PREFILL=recurrent|tf32|3xtf32 says otherwise
+  Auto,           // Chunked, unless HLWQ_DELTANET_PREFILL=recurrent|tf32|3xtf32 says otherwise
   Recurrent,      // fp32 token by token
   Chunked,        // WY chunks, tf32 tensor cores (inputs rounded to 10-bit mantissas), fp32 sums
   ChunkedSplit,   // the same with each tensor-core input split hi + lo (3xTF32: ~fp32 products)
