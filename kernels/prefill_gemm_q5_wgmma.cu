@@ -31,7 +31,6 @@ constexpr int kThreads = 256;                 // two warpgroups of 64 rows each
 constexpr int kBM = 128, kBN = 128;           // rows x tokens per CTA
 constexpr int kHalfBytes = kBN * 128;         // 64 columns of 128 tokens, bf16
 constexpr int kBBytes = 2 * kHalfBytes;       // one 128-column block
-constexpr int kStages2 = 3;                   // activation stages of variant 2
 constexpr int kPairTableBytes = 1024 * 32 * 4;
 
 __global__ void probe_kernel(int* out) {
@@ -247,134 +246,8 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(PrefillGemmQ5Args a, 
     }
 }
 
-// Variant 2 (HLWQ_PREFILL_WGMMA=2): the block norm multiplied into the A fragments in fp32
-// (table entry * norm, rounded to bf16 again) instead of the accumulators, so the wgmma
-// pipeline never drains: block kb's wgmmas are waited for only after block kb + 1's are
-// issued (three activation stages, two A register sets).
-__device__ __forceinline__ uint32_t scale_pair(uint32_t v, float n) {
-  const float lo = __uint_as_float(v << 16) * n, hi = __uint_as_float(v & 0xFFFF0000u) * n;
-  const __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<const uint32_t*>(&h);
-}
-
-__device__ __forceinline__ void decode_scaled(const TileCodes& c, uint32_t lane4, uint32_t (&a)[8][4]) {
-  const float n0 = __half2float(__ushort_as_half((unsigned short)c.norm0));
-  const float n1 = __half2float(__ushort_as_half((unsigned short)c.norm1));
-#define HLWQ_KSTEP(S)                                                              \
-  a[S][0] = scale_pair(pair_lut(pair_off<2 * S>(c.n0, c.h0, lane4)), n0);          \
-  a[S][1] = scale_pair(pair_lut(pair_off<2 * S>(c.n1, c.h1, lane4)), n1);          \
-  a[S][2] = scale_pair(pair_lut(pair_off<2 * S + 1>(c.n0, c.h0, lane4)), n0);      \
-  a[S][3] = scale_pair(pair_lut(pair_off<2 * S + 1>(c.n1, c.h1, lane4)), n1);
-  HLWQ_KSTEP(0) HLWQ_KSTEP(1) HLWQ_KSTEP(2) HLWQ_KSTEP(3) HLWQ_KSTEP(4) HLWQ_KSTEP(5) HLWQ_KSTEP(6) HLWQ_KSTEP(7)
-#undef HLWQ_KSTEP
-}
-
-__global__ void __launch_bounds__(kThreads, 1) gemm_kernel2(PrefillGemmQ5Args a, const __nv_bfloat16* xp, int row_tiles,
-                                                            int tok_tiles, int blocks_per_split) {
-  unsigned char* smem = hlwq_pgemm_wg_smem;
-  uint32_t smem_addr;
-  asm("mov.u32 %0, hlwq_pgemm_wg_smem;" : "=r"(smem_addr));
-  if (smem_addr != kSmemBase) __trap();
-  const uint32_t bs0 = smem_addr + kPairTableBytes;  // kStages2 x kBBytes, 1024-aligned
-
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
-  const uint32_t lane4 = uint32_t(lane) * 4;
-  constexpr int kGroup = 8;
-  const int L = blockIdx.x, per_group = kGroup * tok_tiles, group = L / per_group;
-  const int first = group * kGroup, gsize = min(row_tiles - first, kGroup), in_group = L - group * per_group;
-  const int row0 = (first + in_group % gsize) * kBM, tok0 = (in_group / gsize) * kBN;
-
-  const Q5Matrix& w = a.w;
-  const int nb = w.cols / 128, k = w.cols;
-  const int kb0 = blockIdx.y * blocks_per_split, kb1 = min(nb, kb0 + blocks_per_split);
-
-  uint32_t base[2], stride[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int sr = w.row0 + min(row0 + warp * 16 + g + 8 * h, w.rows - 1);
-    const int tile = sr / kQ5TileRows;
-    base[h] = uint32_t(tile) * kQ5TileRows * nb + uint32_t(sr % kQ5TileRows);
-    stride[h] = uint32_t(min(kQ5TileRows, w.stored_rows - tile * kQ5TileRows));
-  }
-  auto load_codes = [&](TileCodes& c, int b) {
-    const unsigned short* nrm = reinterpret_cast<const unsigned short*>(w.norms);
-    const uint32_t r0 = base[0] + uint32_t(b) * stride[0], r1 = base[1] + uint32_t(b) * stride[1];
-    c.n0 = __ldg(w.nib + (r0 * 4 + t));
-    c.n1 = __ldg(w.nib + (r1 * 4 + t));
-    c.h0 = __ldg(w.hi + (r0 * 4 + t));
-    c.h1 = __ldg(w.hi + (r1 * 4 + t));
-    c.norm0 = __ldg(nrm + r0);
-    c.norm1 = __ldg(nrm + r1);
-  };
-  auto load_acts = [&](int block, int stage) {
-#pragma unroll
-    for (int j = 0; j < kBN * 16 / kThreads; ++j) {
-      const int c = tid + j * kThreads, tok = c >> 4, ch = c & 15, half = ch >> 3, cc = ch & 7;
-      const bool valid = tok0 + tok < a.tokens;
-      const __nv_bfloat16* src = valid ? xp + (size_t(tok0 + tok) * k + block * 128 + ch * 8) : xp;
-      cp_async16(bs0 + stage * kBBytes + half * kHalfBytes + tok * 128 + ((cc ^ (tok & 7)) << 4), src, valid);
-    }
-    asm volatile("cp.async.commit_group;");
-  };
-
-  TileCodes c1, c2;
-  load_codes(c2, kb0);
-  if (kb0 + 1 < kb1) load_codes(c1, kb0 + 1);
-  load_acts(kb0, 0);
-  build_pair_table(reinterpret_cast<uint32_t*>(smem), a.codebook);
-  __syncthreads();  // the table
-  uint32_t af[2][8][4];
-  decode_scaled(c2, lane4, af[0]);
-
-  float acc[64];
-#pragma unroll
-  for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
-
-  auto step = [&](int kb, uint32_t (&A)[8][4], uint32_t (&An)[8][4]) {
-    const int stage = (kb - kb0) % kStages2;
-    asm volatile("cp.async.wait_group 0;" ::: "memory");
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-    // Block kb's activations in place; every warpgroup is done with block kb - 2 (waited for
-    // in the last step), whose stage is refilled next.
-    __syncthreads();
-    if (kb + 1 < kb1) load_acts(kb + 1, (kb + 1 - kb0) % kStages2);
-    if (kb + 2 < kb1) load_codes(c2, kb + 2);
-    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-    const uint32_t bb = bs0 + stage * kBBytes;
-#pragma unroll
-    for (int s = 0; s < 8; ++s) wgmma_m64n128k16(acc, A[s], b_desc(bb + (s >> 2) * kHalfBytes + (s & 3) * 32));
-    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-    asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");  // block kb - 1 done: An is free
-    if (kb + 1 < kb1) {
-      decode_scaled(c1, lane4, An);
-      c1 = c2;
-    }
-  };
-  int kb = kb0;
-  for (; kb + 1 < kb1; kb += 2) {
-    step(kb, af[0], af[1]);
-    step(kb + 1, af[1], af[0]);
-  }
-  if (kb < kb1) step(kb, af[0], af[1]);
-  asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-
-  const bool split = gridDim.y > 1;
-#pragma unroll
-  for (int j = 0; j < 16; ++j)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int row = row0 + warp * 16 + g + (e >> 1) * 8;
-      const int tok = tok0 + j * 8 + 2 * t + (e & 1);
-      if (row >= w.rows || tok >= a.tokens) continue;
-      float* o = a.out + size_t(tok) * a.ldo + row;
-      if (split) atomicAdd(o, acc[4 * j + e]);
-      else if (a.accumulate) *o += acc[4 * j + e];
-      else *o = acc[4 * j + e];
-    }
-}
 #else
 __global__ void gemm_kernel(PrefillGemmQ5Args, const __nv_bfloat16*, int, int, int) { __trap(); }
-__global__ void gemm_kernel2(PrefillGemmQ5Args, const __nv_bfloat16*, int, int, int) { __trap(); }
 #endif
 
 int device_sms() {
@@ -419,12 +292,8 @@ void prefill_gemm_q5_wgmma(const PrefillGemmQ5Args& a, __nv_bfloat16* scratch, s
   if (w.row0 < 0 || w.row0 + w.rows > w.stored_rows || (long long)w.stored_rows * (w.cols / 128) * 4 >= (1ll << 32))
     throw_error(ErrorKind::InvalidArgument, "prefill_gemm_q5_wgmma: row view ", std::to_string(w.row0), "+",
                 std::to_string(w.rows), " of ", std::to_string(w.stored_rows), " rows x ", std::to_string(w.cols));
-  static const bool v2 = [] {
-    const char* e = std::getenv("HLWQ_PREFILL_WGMMA");
-    return e && std::string(e) == "2";
-  }();
-  auto kernel = v2 ? gemm_kernel2 : gemm_kernel;
-  const int smem = kPairTableBytes + (v2 ? kStages2 : 2) * kBBytes;
+  auto kernel = gemm_kernel;
+  const int smem = kPairTableBytes + 2 * kBBytes;
   static bool configured = false;
   if (!configured) {
     check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem),

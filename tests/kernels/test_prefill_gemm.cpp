@@ -190,11 +190,11 @@ TEST(PrefillLinear, RejectsBadShapes) {
 
 // prefill_gemm_q5 / _wgmma (codes decoded on chip) against CPU loops over the rotated-domain
 // weights norm * codebook[code] / sqrt(128), read with the reference decode of q5_matrix.h
-// from random layout words (so every 5-bit pattern and both halves of a pair occur). A kernel
-// rounds each weight to bf16 at most twice (relative error <= 2^-8) and accumulates in fp32
-// over at most 17408 terms (<= 17408 * 2^-24 ~ 1e-3 of sum |w||x| in the worst case), so each
-// output must be within 5e-3 * sum_k |w_k||x_k| (plus fp32 rounding of the residual add) of
-// the double sum. Sampled rows (all tokens) keep the CPU loops short at the 27B shapes; every
+// from random layout words (so every 5-bit pattern and both halves of a pair occur). Both
+// kernels round codebook / sqrt(128) once to bf16 (relative error <= 2^-9), apply the norm
+// in fp32 and accumulate in fp32 over at most 17408 terms (<= 17408 * 2^-24 ~ 1e-3 of
+// sum |w||x| in the worst case), so each output must be within 4e-3 * sum_k |w_k||x_k| (plus
+// fp32 rounding of the residual add) of the double sum. Sampled rows (all tokens) keep the CPU loops short at the 27B shapes; every
 // output must be finite (written over a NaN poison) and columns past n untouched.
 struct RotatedQ5 {
   int rows, cols;
@@ -292,7 +292,7 @@ void run_onchip(int tokens, int stored, int cols, int first, int count, bool acc
       for (int t = 0; t < tokens; ++t) {
         const int r = rows[i];
         const double base = accumulate ? out0[size_t(t) * ldo + r] : 0.0, s = sum[i * tokens + t];
-        const double tol = 5e-3 * mag[i * tokens + t] + 1.2e-7 * (std::fabs(base) + std::fabs(s));
+        const double tol = 4e-3 * mag[i * tokens + t] + 1.2e-7 * (std::fabs(base) + std::fabs(s));
         ASSERT_NEAR(got[size_t(t) * ldo + r], base + s, tol) << "token " << t << " row " << r;
       }
   };
