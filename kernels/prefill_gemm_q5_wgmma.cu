@@ -33,11 +33,14 @@ constexpr int kHalfBytes = kBN * 128;         // 64 columns of 128 tokens, bf16
 constexpr int kBBytes = 2 * kHalfBytes;       // one 128-column block
 constexpr int kPairTableBytes = 1024 * 32 * 4;
 
-__global__ void probe_kernel(int* out) {
+// Which of this file's two builds the device loaded: a module variable, so the probe
+// allocates nothing outside the VRAM plan.
+__device__ int wgmma_probe_result;
+__global__ void probe_kernel() {
 #ifdef HLWQ_WGMMA
-  *out = 1;
+  wgmma_probe_result = 1;
 #else
-  *out = 0;
+  wgmma_probe_result = 0;
 #endif
 }
 
@@ -267,13 +270,10 @@ bool wgmma_available() {
     if (cudaGetDevice(&dev) != cudaSuccess) return false;
     cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev);
     if (major != 9) return false;
-    int* d = nullptr;
     int h = 0;
-    check(cudaMalloc(&d, sizeof(int)), "cudaMalloc(wgmma probe)");
-    probe_kernel<<<1, 1>>>(d);
+    probe_kernel<<<1, 1>>>();
     check_launch("wgmma probe");
-    check(cudaMemcpy(&h, d, sizeof(int), cudaMemcpyDeviceToHost), "cudaMemcpy(wgmma probe)");
-    cudaFree(d);
+    check(cudaMemcpyFromSymbol(&h, wgmma_probe_result, sizeof(int)), "cudaMemcpyFromSymbol(wgmma probe)");
     return h == 1;
   }();
   return v;
