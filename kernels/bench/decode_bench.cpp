@@ -271,54 +271,68 @@ nlohmann::json sampler_paths(Qwen35Gpu& model, cudaStream_t s, int pos, int repe
   p.repetition_penalty = 1.1f;
   std::vector<int32_t> history = {11, 12, 13};
   int32_t token = 11;
-  enum Path { kGreedy, kAfter, kInside };
-  struct Result {
-    double wall_ms, launch_us;
-  };
-  auto run = [&](Path path) {
-    std::vector<double> us, launch;
-    for (int i = 0; i < repeats + 2; ++i, ++pos) {
-      history.push_back(token);
-      const float u = float(i % 97) / 97.0f;
-      const auto t0 = std::chrono::steady_clock::now();
-      std::chrono::steady_clock::time_point l0, l1;
-      if (path == kInside) {
-        sampler.stage(model.logits_dev(), p, history.data(), history.size(), u, s);
-        l0 = std::chrono::steady_clock::now();
-        model.sampled_step_graph(s, token, pos, sampler);
-        l1 = std::chrono::steady_clock::now();
-        check(cudaStreamSynchronize(s), "sampled step");
+  // The three paths token by token in turn (so drift over time hits them alike); per token the
+  // host's wall time and the device time between events recorded before the first and after
+  // the last of its stream work.
+  const char* names[3] = {"greedy graph (set_input + graph + sync)", "GPU sampler after the graph",
+                          "GPU sampler inside the graph (one launch)"};
+  std::vector<double> wall[3], dev[3], launch[3];
+  cudaEvent_t e0, e1;
+  check(cudaEventCreate(&e0), "cudaEventCreate");
+  check(cudaEventCreate(&e1), "cudaEventCreate");
+  for (int i = 0; i < 3 * (repeats + 2); ++i, ++pos) {
+    const int path = i % 3;
+    history.push_back(token);
+    const float u = float(i % 97) / 97.0f;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point l0, l1;
+    check(cudaEventRecord(e0, s), "cudaEventRecord");
+    if (path == 2) {
+      sampler.stage(model.logits_dev(), p, history.data(), history.size(), u, s);
+      l0 = std::chrono::steady_clock::now();
+      model.sampled_step_graph(s, token, pos, sampler);
+      l1 = std::chrono::steady_clock::now();
+      check(cudaEventRecord(e1, s), "cudaEventRecord");
+      check(cudaStreamSynchronize(s), "sampled step");
+      token = sampler.result();
+    } else {
+      model.set_input(token, pos, s);
+      l0 = std::chrono::steady_clock::now();
+      model.step_graph(s, pos);
+      l1 = std::chrono::steady_clock::now();
+      if (path == 1) {
+        sampler.enqueue(model.logits_dev(), p, history.data(), history.size(), u, s);
+        check(cudaEventRecord(e1, s), "cudaEventRecord");
+        check(cudaStreamSynchronize(s), "GPU sampler");
         token = sampler.result();
       } else {
-        model.set_input(token, pos, s);
-        l0 = std::chrono::steady_clock::now();
-        model.step_graph(s, pos);
-        l1 = std::chrono::steady_clock::now();
-        if (path == kAfter) {
-          token = sampler.sample(model.logits_dev(), p, history.data(), history.size(), u, s);
-        } else {
-          check(cudaStreamSynchronize(s), "greedy step");
-          token = 11 + i % 7;
-        }
-      }
-      const auto t1 = std::chrono::steady_clock::now();
-      if (i >= 2) {
-        us.push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
-        launch.push_back(std::chrono::duration<double, std::micro>(l1 - l0).count());
+        check(cudaEventRecord(e1, s), "cudaEventRecord");
+        check(cudaStreamSynchronize(s), "greedy step");
+        token = 11 + i % 7;
       }
     }
-    return Result{median(us) / 1e3, median(launch)};
-  };
-  const Result greedy = run(kGreedy), after = run(kAfter), inside = run(kInside);
-  std::printf("   host wall per token (T0.7 k20 p0.95 rep1.1 for the sampler): greedy graph %.3f ms (launch call %.0f us),"
-              " sampler after the graph %.3f ms, inside %.3f ms (launch call %.0f us); greedy graph on the device %.3f ms\n",
-              greedy.wall_ms, greedy.launch_us, after.wall_ms, inside.wall_ms, inside.launch_us, graph_ms);
-  return {{"greedy_graph_wall_ms", greedy.wall_ms}, {"greedy_launch_call_us", greedy.launch_us},
-          {"after_graph_ms", after.wall_ms}, {"inside_graph_ms", inside.wall_ms},
-          {"inside_launch_call_us", inside.launch_us}, {"greedy_graph_ms", graph_ms},
-          {"method", "host steady_clock per token, median of repeats; greedy: set_input + graph + sync; after: + "
-                     "GpuSampler::sample; inside: stage + sampled graph + sync; sampler T 0.7 top-k 20 top-p 0.95 "
-                     "repetition 1.1"}};
+    const auto t1 = std::chrono::steady_clock::now();
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, e0, e1), "cudaEventElapsedTime");
+    if (i >= 6) {
+      wall[path].push_back(std::chrono::duration<double, std::micro>(t1 - t0).count());
+      dev[path].push_back(1e3 * ms);
+      launch[path].push_back(std::chrono::duration<double, std::micro>(l1 - l0).count());
+    }
+  }
+  cudaEventDestroy(e0);
+  cudaEventDestroy(e1);
+  nlohmann::json rows = nlohmann::json::array();
+  std::printf("   %-44s %12s %12s %14s  (T0.7 k20 p0.95 rep1.1, paths in turn)\n", "per token", "host wall ms",
+              "device ms", "launch call us");
+  for (int k = 0; k < 3; ++k) {
+    const double w = median(wall[k]) / 1e3, d = median(dev[k]) / 1e3, l = median(launch[k]);
+    std::printf("   %-44s %12.3f %12.3f %14.0f\n", names[k], w, d, l);
+    rows.push_back({{"path", names[k]}, {"host_wall_ms", w}, {"device_ms", d}, {"launch_call_us", l}});
+  }
+  return {{"rows", rows}, {"greedy_graph_ms", graph_ms},
+          {"method", "the three paths token by token in turn; host steady_clock per token and CUDA events around "
+                     "its stream work, medians of repeats; sampler T 0.7 top-k 20 top-p 0.95 repetition 1.1"}};
 }
 
 std::string fmt(const char* f, double v) {
