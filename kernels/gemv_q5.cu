@@ -133,23 +133,17 @@ __device__ void prologue(const GemvArgs& a, unsigned char* xs, float* scratch, i
 }
 
 // Table entry (a | b << 5, lane) = half2(c[a], c[b]) / sqrt(128) at byte (pair * 32 + lane) * 4.
-// Thread i writes 16-byte chunks i, i + 512, ...: consecutive lanes, consecutive banks. The
-// 32 centroids are fetched once into `cb` (128 bytes of the accumulators, zeroed after):
-// loaded per store batch they cost four L2 round trips (hlwq-gemv-trace: 3.5 us from entry
-// to table under the previous kernel's DRAM load), on the critical path of the SM whose CTA
-// starts last.
-__device__ void build_table(uint32_t* table, const float* codebook, float* cb) {
+// Thread i writes 16-byte chunks i, i + 512, ...: consecutive lanes, consecutive banks.
+__device__ void build_table(uint32_t* table, const float* codebook) {
   const int i = threadIdx.x;
-  if (i < 32) cb[i] = __ldg(codebook + i) * 0.08838834764831845f;
-  __syncthreads();
-  const float lo = cb[(i >> 3) & 31];
+  const float s = 0.08838834764831845f;
+  const float lo = codebook[(i >> 3) & 31] * s;
 #pragma unroll 4
   for (int k = 0; k < kTableBytes / 16 / kThreads; ++k) {
-    const __half2 h = __floats2half2_rn(lo, cb[(i >> 8) + 2 * k]);
+    const __half2 h = __floats2half2_rn(lo, codebook[(i >> 8) + 2 * k] * s);
     const uint32_t v = *reinterpret_cast<const uint32_t*>(&h);
     reinterpret_cast<uint4*>(table)[i + k * kThreads] = make_uint4(v, v, v, v);
   }
-  __syncthreads();
 }
 
 // A warp's walk over its contiguous range of units: consecutive blocks of one tile are one
@@ -360,7 +354,7 @@ __global__ void __launch_bounds__(kThreads, 1) gemv_q5_kernel(GemvArgs a, Plan p
       step(lw, p, rows, blk0, g, t);
     }
     if (rs0 == st_lo) {
-      build_table(reinterpret_cast<uint32_t*>(smem), a.codebook, acc);
+      build_table(reinterpret_cast<uint32_t*>(smem), a.codebook);
       for (int i = threadIdx.x; i < kMaxSlots * 16; i += kThreads) acc[i] = 0.0f;
       stamp<kTrace>(p, 1, threadIdx.x == 0);
       // Launched as a programmatic dependent, everything above overlaps the previous kernel;
