@@ -49,13 +49,18 @@ __global__ void __launch_bounds__(256) prep_kernel(AttentionArgs a) {
     a.q_work[b * kD + t] = q * 0.0625f;                  // softmax scale 1/sqrt(256)
     return;
   }
-  const int kvh = b - a.heads;
+  // K and V of a KV head in separate blocks: the two quantizations (norm, Hadamard, codes)
+  // run side by side instead of one after the other.
+  const bool is_v = b >= a.heads + kvh_count;
+  const int kvh = b - a.heads - (is_v ? kvh_count : 0);
   const float* kp = a.proj + a.heads * 2 * kD;
-  const float k = norm_rope(kp[kvh * kD + t], a.k_norm_w, a, pos, buf, scratch);
-  const float v = kp[kvh_count * kD + kvh * kD + t];
   const size_t slot = size_t(kvh) * a.cache.capacity + pos;
-  store_kv(a.cache.k, a.k_codebook, slot, k, buf, scratch);
-  store_kv(a.cache.v, a.v_codebook, slot, v, buf, scratch);
+  if (!is_v) {
+    const float k = norm_rope(kp[kvh * kD + t], a.k_norm_w, a, pos, buf, scratch);
+    store_kv(a.cache.k, a.k_codebook, slot, k, buf, scratch);
+  } else {
+    store_kv(a.cache.v, a.v_codebook, slot, kp[kvh_count * kD + kvh * kD + t], buf, scratch);
+  }
 }
 
 // The 8 values of lane `lane`'s dims of one cached vector, in the cache's domain (rotated and
@@ -330,11 +335,12 @@ __global__ void __launch_bounds__(kWarps * 32) decode_kernel_warp(AttentionArgs 
   }
 }
 
-// One block per query head. The splits' weights exp(m_s - M) are computed once per split (a
-// thread each) and shared; then warp w sums splits w, w+8, ... with a lane per 8 dims (four
-// 8-byte loads per split, all independent), and the 8 warps' sums meet in shared memory. (A
-// thread per dim walking all splits serially, with a branch and an exp per split, was
-// latency-bound: 0.3-0.4 ms of a 32K token on the H200.)
+// One block per query head. Each split's (m, l) is read once, by one thread, and its weight
+// exp(m_s - M) shared; then warp w sums splits w, w+8, ... with a lane per 8 dims (four 8-byte
+// loads per split, independent and unconditional: every split's row is written each step, an
+// empty split's with zeros), and the 8 warps' sums meet in shared memory. (A thread per dim
+// walking all splits serially, with a branch and an exp per split, was latency-bound: 0.3-0.4
+// ms of a 32K token on the H200.)
 __global__ void __launch_bounds__(256) combine_kernel(AttentionArgs a) {
   __shared__ float buf[kD];
   __shared__ float w[256];
@@ -343,10 +349,14 @@ __global__ void __launch_bounds__(256) combine_kernel(AttentionArgs a) {
   const int h = blockIdx.x, t = threadIdx.x, warp = t >> 5, lane = t & 31;
   release_next_kernel();
   wait_previous_kernel();
+  const float gate = a.proj[h * 2 * kD + kD + t];
   const int stride = kAttentionPartialStride;
-  const float* p = a.partials + size_t(h) * a.max_splits * stride;
-  float M = kNegInf;
-  for (int s = t; s < a.max_splits; s += 256) M = fmaxf(M, p[s * stride]);
+  const int S = a.max_splits;
+  const float* p = a.partials + size_t(h) * S * stride;
+  // (m, l) of split t, kept for the first chunk of 256 splits; m of the others for the maximum.
+  const float2 first = t < S ? *reinterpret_cast<const float2*>(p + t * stride) : make_float2(kNegInf, 0.0f);
+  float M = first.x;
+  for (int s = t + 256; s < S; s += 256) M = fmaxf(M, p[s * stride]);
   for (int o = 16; o; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
   if (lane == 0) red[warp] = M;
   __syncthreads();
@@ -354,27 +364,26 @@ __global__ void __launch_bounds__(256) combine_kernel(AttentionArgs a) {
   for (int i = 1; i < 8; ++i) M = fmaxf(M, red[i]);
   float lp = 0;
   float acc8[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // dims 8 lane .. 8 lane + 7
-  for (int s0 = 0; s0 < a.max_splits; s0 += 256) {
-    const int n = min(256, a.max_splits - s0);
-    __syncthreads();  // red and w are rewritten
-    if (t < n) {
-      const float m = p[(s0 + t) * stride];
-      const float ws = m == kNegInf ? 0.0f : __expf(m - M);  // empty split: weight 0, data unused
-      w[t] = ws;
-      if (ws != 0.0f) lp += p[(s0 + t) * stride + 1] * ws;
-    }
+  for (int s0 = 0; s0 < S; s0 += 256) {
+    const int n = min(256, S - s0);
+    const float2 ml = s0 == 0 ? first
+                      : t < n ? *reinterpret_cast<const float2*>(p + (s0 + t) * stride)
+                              : make_float2(kNegInf, 0.0f);
+    const float ws = ml.x == kNegInf ? 0.0f : __expf(ml.x - M);  // empty split: weight 0
+    lp += ws * ml.y;
+    __syncthreads();  // red (above) and w of the previous chunk are consumed
+    w[t] = ws;
     __syncthreads();
 #pragma unroll 4
     for (int i = warp; i < n; i += 8) {
-      const float ws = w[i];
-      if (ws == 0.0f) continue;
+      const float ws_i = w[i];
       // acc starts at float 2 of the split's row: 8-byte aligned (the stride is even)
       const float2* v = reinterpret_cast<const float2*>(p + (s0 + i) * stride + 2) + 4 * lane;
 #pragma unroll
       for (int k = 0; k < 4; ++k) {
         const float2 x = v[k];
-        acc8[2 * k] += x.x * ws;
-        acc8[2 * k + 1] += x.y * ws;
+        acc8[2 * k] = fmaf(x.x, ws_i, acc8[2 * k]);
+        acc8[2 * k + 1] = fmaf(x.y, ws_i, acc8[2 * k + 1]);
       }
     }
   }
@@ -385,7 +394,6 @@ __global__ void __launch_bounds__(256) combine_kernel(AttentionArgs a) {
   for (int i = 0; i < 8; ++i) acc += part[i][t];
   float o = acc / L;
   if (a.cache.v.bits != 16) o = wht256_block(o, buf);  // back from the rotated domain
-  const float gate = a.proj[h * 2 * kD + kD + t];
   a.out[h * kD + t] = o / (1.0f + __expf(-gate));
 }
 
@@ -479,7 +487,7 @@ void attention_decode(const AttentionArgs& a, cudaStream_t stream) {
   if (!decode)
     throw_error(ErrorKind::InvalidArgument, "attention_decode: KV bits k=", std::to_string(a.cache.k.bits),
                 " v=", std::to_string(a.cache.v.bits), " (supported: 16, 5, 4, 3, 2)");
-  launch(prep_kernel, dim3(a.heads + kvh), 256, 0, stream, "attention prep", a);
+  launch(prep_kernel, dim3(a.heads + 2 * kvh), 256, 0, stream, "attention prep", a);
   // Long histories: the tensor-core split kernel where it covers the widths (not Q5).
   if (a.long_context && use_mma() && attention_mma_supports(a.cache.k.bits, a.cache.v.bits, a.heads / kvh))
     attention_mma_split(a, use_pdl(), stream);

@@ -147,12 +147,13 @@ template <int G>
 constexpr int merge_bytes() {
   return (kWarps * G * kD + 2 * kWarps * 8) * 4;
 }
+// The query's B fragments, the same for the block's warps: [k-tile][lane] as (b0, b1).
+constexpr int kQFragBytes = 16 * 32 * 8;
 template <int KB, int VB, int G>
 constexpr int smem_bytes() {
-  const int tabs = (table_words(KB) + table_words(VB)) * 4;
+  const int tabs = (table_words(KB) + table_words(VB)) * 4 + kQFragBytes;
   return tabs > merge_bytes<G>() ? tabs : merge_bytes<G>();
 }
-
 // Grid (KV head, max_splits), kThreads. Only the first `splits` splits get tokens (the rest
 // write empty partials): as many blocks as fit on the GPU at once, so that no second wave of
 // blocks runs alone.
@@ -162,6 +163,7 @@ __global__ void __launch_bounds__(kThreads) split_kernel(AttentionArgs a, int sp
   extern __shared__ __align__(16) uint32_t smem[];
   uint32_t* ktab = smem;
   uint32_t* vtab = smem + table_words(KB);
+  uint2* qfrag = reinterpret_cast<uint2*>(smem + table_words(KB) + table_words(VB));  // [16][32]
   const int kvh = blockIdx.x, split = blockIdx.y;
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, r = lane >> 2, c = lane & 3;
   const float kNegInf = -INFINITY;
@@ -215,16 +217,17 @@ __global__ void __launch_bounds__(kThreads) split_kernel(AttentionArgs a, int sp
   if (t0 < end && !early) load_tile(t0);
 
   // q of head r (zero for the padding columns r >= G) as B fragments: k-tile kt covers image
-  // words 2kt (b0) and 2kt+1 (b1) of thread c.
-  uint32_t qb[16][2];
+  // words 2kt (b0) and 2kt+1 (b1) of thread c. Warp w fills k-tiles 4w..4w+3.
   {
     const float* q = a.q_work + size_t(kvh * G + min(r, G - 1)) * kD;
 #pragma unroll
-    for (int j = 0; j < 32; ++j) {
-      const float2 v = *reinterpret_cast<const float2*>(q + dim_of<KB>(c, j));
-      qb[j >> 1][j & 1] = r < G ? pack_half2(v.x, v.y) : 0u;
+    for (int kt = 4 * warp; kt < 4 * warp + 4; ++kt) {
+      const float2 v0 = *reinterpret_cast<const float2*>(q + dim_of<KB>(c, 2 * kt));
+      const float2 v1 = *reinterpret_cast<const float2*>(q + dim_of<KB>(c, 2 * kt + 1));
+      qfrag[kt * 32 + lane] = r < G ? make_uint2(pack_half2(v0.x, v0.y), pack_half2(v1.x, v1.y)) : make_uint2(0u, 0u);
     }
   }
+  __syncthreads();
 
   float acc[16][4];  // O^T: m-tile mt rows = dims, columns = heads 2c, 2c+1
 #pragma unroll
@@ -240,11 +243,11 @@ __global__ void __launch_bounds__(kThreads) split_kernel(AttentionArgs a, int sp
     float s[4] = {0.0f, 0.0f, 0.0f, 0.0f}, s2[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
     for (int kt = 0; kt < 16; kt += 2) {
+      const uint2 b = qfrag[kt * 32 + lane], b2 = qfrag[(kt + 1) * 32 + lane];
       mma16816(s, pair<KB>(kr[0], 2 * kt, ktab, lane), pair<KB>(kr[1], 2 * kt, ktab, lane),
-               pair<KB>(kr[0], 2 * kt + 1, ktab, lane), pair<KB>(kr[1], 2 * kt + 1, ktab, lane), qb[kt][0], qb[kt][1]);
+               pair<KB>(kr[0], 2 * kt + 1, ktab, lane), pair<KB>(kr[1], 2 * kt + 1, ktab, lane), b.x, b.y);
       mma16816(s2, pair<KB>(kr[0], 2 * kt + 2, ktab, lane), pair<KB>(kr[1], 2 * kt + 2, ktab, lane),
-               pair<KB>(kr[0], 2 * kt + 3, ktab, lane), pair<KB>(kr[1], 2 * kt + 3, ktab, lane), qb[kt + 1][0],
-               qb[kt + 1][1]);
+               pair<KB>(kr[0], 2 * kt + 3, ktab, lane), pair<KB>(kr[1], 2 * kt + 3, ktab, lane), b2.x, b2.y);
     }
 #pragma unroll
     for (int i = 0; i < 4; ++i) s[i] += s2[i];
