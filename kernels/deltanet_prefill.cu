@@ -243,10 +243,16 @@ __global__ void __launch_bounds__(kWyThreads, 2) wy_kernel(DeltaNetPrefillArgs a
   }
   const int col = tid;
   float* vcol = a.qkv + size_t(c0) * C + (2 * a.hk + h) * kDim + (col & (kDim - 1));
+  if (col < kDim) {  // all 64 loads in flight before the first store
+    float v[kChunk];
+#pragma unroll
+    for (int i = 0; i < kChunk; ++i) v[i] = i < L ? vcol[size_t(i) * C] : 0.f;
+#pragma unroll
+    for (int i = 0; i < kChunk; ++i) rs[i * kWyThreads + col] = bet[i] * v[i];
+  } else {
 #pragma unroll 8
-  for (int i = 0; i < kChunk; ++i)
-    rs[i * kWyThreads + col] =
-        col < kDim ? (i < L ? bet[i] * vcol[size_t(i) * C] : 0.f) : beg[i] * ks[i * kXS + col - kDim];
+    for (int i = 0; i < kChunk; ++i) rs[i * kWyThreads + col] = beg[i] * ks[i * kXS + col - kDim];
+  }
   __syncthreads();  // k is dead: A goes over it
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt)
@@ -337,11 +343,28 @@ __global__ void __launch_bounds__(kScanThreads, 1) scan_kernel(DeltaNetPrefillAr
   const int mt = warp & 3, nq = warp >> 2;
   const int r0 = mt * 16 + g, r1 = r0 + 8;
   const bool p_zero = nq > mt;  // this warp's P block lies above the diagonal
+  // gamma of token c0 + threadIdx.x (the chunk's last for padding rows), a chunk ahead
+  auto gamma_at = [&](int c0) {
+    const int L = min(kChunk, a.T - c0);
+    return a.gates[(size_t(c0 + min(int(threadIdx.x), L - 1)) * a.hv + h) * 2 + 1];
+  };
+  float gnext = threadIdx.x < kChunk ? gamma_at(0) : 0.f;
   for (int c0 = 0, ci = 0; c0 < a.T; c0 += kChunk, ++ci) {
     const int L = min(kChunk, a.T - c0);
     float* gam = gbuf + (ci & 1) * kChunk;
     const float* ks = kbuf + (ci & 1) * kChunk * kXS;
-    if (threadIdx.x < kChunk) gam[threadIdx.x] = a.gates[(size_t(c0 + min(int(threadIdx.x), L - 1)) * a.hv + h) * 2 + 1];
+    if (threadIdx.x < kChunk) {
+      gam[threadIdx.x] = gnext;
+      if (c0 + kChunk < a.T) gnext = gamma_at(c0 + kChunk);
+    }
+    const bool v0 = r0 < L, v1 = r1 < L;
+    float2 u[2][2];  // U at this lane's V' positions, fetched under the matmuls below
+#pragma unroll
+    for (int nt = 0; nt < 2; ++nt) {
+      const int cn = nq * 16 + nt * 8 + 2 * t;
+      u[nt][0] = v0 ? *reinterpret_cast<const float2*>(og + size_t(c0 + r0) * O + cn) : make_float2(0.f, 0.f);
+      u[nt][1] = v1 ? *reinterpret_cast<const float2*>(og + size_t(c0 + r1) * O + cn) : make_float2(0.f, 0.f);
+    }
     asm volatile("cp.async.wait_all;" ::: "memory");
     __syncthreads();
 
@@ -376,12 +399,10 @@ __global__ void __launch_bounds__(kScanThreads, 1) scan_kernel(DeltaNetPrefillAr
       ps[r1 * kPS + j] = j <= r1 ? p[nt][2] * expf(gam[r1] - gam[j]) : 0.f;
       ps[r1 * kPS + j + 1] = j + 1 <= r1 ? p[nt][3] * expf(gam[r1] - gam[j + 1]) : 0.f;
     }
-    const bool v0 = r0 < L, v1 = r1 < L;
 #pragma unroll
     for (int nt = 0; nt < 2; ++nt) {  // V' = U - X; the outputs start as exp(gamma) Y
       const int cn = nq * 16 + nt * 8 + 2 * t;
-      const float2 u0 = v0 ? *reinterpret_cast<const float2*>(og + size_t(c0 + r0) * O + cn) : make_float2(0.f, 0.f);
-      const float2 u1 = v1 ? *reinterpret_cast<const float2*>(og + size_t(c0 + r1) * O + cn) : make_float2(0.f, 0.f);
+      const float2 u0 = u[nt][0], u1 = u[nt][1];
       *reinterpret_cast<float2*>(vs + r0 * kSS + cn) = make_float2(u0.x - x[nt][0], u0.y - x[nt][1]);
       *reinterpret_cast<float2*>(vs + r1 * kSS + cn) = make_float2(u1.x - x[nt][2], u1.y - x[nt][3]);
       y[nt][0] *= e0, y[nt][1] *= e0, y[nt][2] *= e1, y[nt][3] *= e1;
