@@ -313,19 +313,10 @@ void Qwen35Gpu::enqueue_forward(cudaStream_t s, bool long_context, const int32_t
   if (!(drop_ & kDropEmbedding)) embed_token(embedding_, token, d.hidden, x, s);
   mark("embedding");
   int delta_i = 0;
-  // With the GEMV chain on, out_proj, gate/up, down and the next layer's in_proj go out as
-  // one launch (gemv_q5_layer_chain): out_proj() only keeps its arguments for it.
-  const bool chain = gemv_q5_tuning().chain;
-  GemvArgs out_args;
-  GemvInput out_input = GemvInput::Plain;
-  auto out_proj = [&](const GemvArgs& o, GemvInput input) {
-    if (chain) out_args = o, out_input = input;
-    else if (gemv) gemv_q5(o, input, GemvOutput::AddResidual, s);
-  };
   for (int l = 0; l < d.layers; ++l) {
     const LayerWeights& w = layers_[l];
     GemvArgs in{w.in_proj.m, x, nullptr, w.norm1, d.eps, proj, cb};
-    if ((!chain || l == 0) && gemv) gemv_q5(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
+    if (gemv) gemv_q5(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
     mark(d.full_attention[l] ? "GEMV q/k/v (attention in_proj)" : "GEMV in_proj (DeltaNet)");
     if (d.full_attention[l]) {
       AttentionArgs a;
@@ -352,7 +343,7 @@ void Qwen35Gpu::enqueue_forward(cudaStream_t s, bool long_context, const int32_t
       if (!(drop_ & kDropAttention)) attention_decode(a, s);
       mark("attention decode (prep + split + combine)");
       GemvArgs o{w.out_proj.m, mix, nullptr, nullptr, d.eps, x, cb};
-      out_proj(o, GemvInput::Plain);
+      if (gemv) gemv_q5(o, GemvInput::Plain, GemvOutput::AddResidual, s);
       mark("GEMV o_proj (attention)");
     } else {
       DeltaNetStepArgs a;
@@ -369,20 +360,11 @@ void Qwen35Gpu::enqueue_forward(cudaStream_t s, bool long_context, const int32_t
       if (!(drop_ & kDropDeltaNet)) deltanet_step(a, s);
       mark("DeltaNet step");
       GemvArgs o{w.out_proj.m, mix, proj + a.z_offset(), w.out_norm, d.eps, x, cb};
-      out_proj(o, GemvInput::GatedNorm);
+      if (gemv) gemv_q5(o, GemvInput::GatedNorm, GemvOutput::AddResidual, s);
       mark("GEMV out_proj (DeltaNet)");
       ++delta_i;
     }
     GemvArgs gu{w.gate_up.m, x, nullptr, w.norm2, d.eps, h, cb};
-    if (chain) {
-      const GemvArgs dn{w.down.m, h, nullptr, nullptr, d.eps, x, cb};
-      const bool last = l + 1 == d.layers;
-      const GemvArgs next =
-          last ? GemvArgs{} : GemvArgs{layers_[l + 1].in_proj.m, x, nullptr, layers_[l + 1].norm1, d.eps, proj, cb};
-      if (gemv) gemv_q5_layer_chain({out_args, out_input, gu, dn, last ? nullptr : &next}, s);
-      mark("GEMV chain (out_proj, gate/up, down, next in_proj)");
-      continue;
-    }
     if (gemv) gemv_q5(gu, GemvInput::RmsNorm1p, GemvOutput::SwiGlu, s);
     mark("GEMV gate/up");
     GemvArgs dn{w.down.m, h, nullptr, nullptr, d.eps, x, cb};
