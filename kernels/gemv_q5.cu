@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "cuda_check.h"
 #include "hadamard.cuh"
+#include "q5_pair_table.cuh"
 
 // The decode GEMV streams 5.125 bits per weight, so an H200 SM must take in about 25
 // weights per clock to keep up with DRAM: the per-weight instruction count is the limit, not
@@ -218,19 +219,6 @@ __device__ __forceinline__ Unit load_unit(const GemvArgs& a, const Plan& p, cons
   return d;
 }
 
-// Byte offset of pair p's table entry for this lane (q5_matrix.h): pairs 0-14 take a rotate
-// and a LOP3, pair 15 is gathered from the five spare fields.
-template <int P>
-__device__ __forceinline__ uint32_t pair_offset(const uint4& n, uint32_t h, uint32_t lane4) {
-  if constexpr (P == 15) {
-    return (n.x & 0x180u) | (n.y & 0x600u) | (n.z & 0x1800u) | (n.w & 0x6000u) | (h & 0x18000u) | lane4;
-  } else {
-    constexpr int q = P / 3;
-    const uint32_t w = q == 0 ? n.x : q == 1 ? n.y : q == 2 ? n.z : q == 3 ? n.w : h;
-    return (__funnelshift_l(w, w, (7 - q5_pair_bit(P)) & 31) & 0x1FF80u) | lane4;
-  }
-}
-
 // Shared-memory reads at shared-window address kSmemBase + offset with the base as the
 // instruction's immediate: with it in a register, ptxas adds it per lookup (one more
 // instruction per pair). The kernel uses no static shared memory, so dynamic shared memory
@@ -268,10 +256,10 @@ __device__ __forceinline__ void mma16816(float (&c)[4], uint32_t a0, uint32_t a1
 template <int S>
 __device__ __forceinline__ void kstep(float (&c)[4], const Unit& d, uint32_t lane4,
                                       const uint4 (&x)[4]) {
-  const uint32_t a0 = lut(pair_offset<2 * S>(d.n0, d.h0, lane4));
-  const uint32_t a1 = lut(pair_offset<2 * S>(d.n1, d.h1, lane4));
-  const uint32_t a2 = lut(pair_offset<2 * S + 1>(d.n0, d.h0, lane4));
-  const uint32_t a3 = lut(pair_offset<2 * S + 1>(d.n1, d.h1, lane4));
+  const uint32_t a0 = lut(q5_pair_offset<2 * S>(d.n0, d.h0, lane4));
+  const uint32_t a1 = lut(q5_pair_offset<2 * S>(d.n1, d.h1, lane4));
+  const uint32_t a2 = lut(q5_pair_offset<2 * S + 1>(d.n0, d.h0, lane4));
+  const uint32_t a3 = lut(q5_pair_offset<2 * S + 1>(d.n1, d.h1, lane4));
   const uint4& xv = x[S / 2];
   if constexpr (S % 2 == 0) mma16816(c, a0, a1, a2, a3, xv.x, xv.y);
   else mma16816(c, a0, a1, a2, a3, xv.z, xv.w);

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "cuda_check.h"
+#include "q5_pair_table.cuh"
 
 // Tensor cores (mma.sync m16n8k16 bf16, fp32 accumulation) with the Q5 codes decoded in
 // registers, never as bf16 in memory. As in the decode GEMV (gemv_q5.cu), lane (g, t) of a
@@ -46,45 +47,13 @@ __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], 
 }
 
 constexpr uint32_t kDirectSmemBase = 1024;          // dynamic shared memory's window address
-constexpr int kPairTableBytes = 1024 * 32 * 4;
+constexpr int kPairTableBytes = kQ5PairTableBf16Bytes;
 
 __device__ __forceinline__ uint32_t pair_lut(uint32_t off) {
   uint32_t v;
   asm("ld.shared.b32 %0, [%1+%2];" : "=r"(v) : "r"(off), "n"(kDirectSmemBase));
   return v;
 }
-
-// Byte offset of pair P's table entry for this lane (the q5_matrix.h word layout).
-template <int P>
-__device__ __forceinline__ uint32_t pair_off(const uint4& n, uint32_t h, uint32_t lane4) {
-  if constexpr (P == 15) {
-    return (n.x & 0x180u) | (n.y & 0x600u) | (n.z & 0x1800u) | (n.w & 0x6000u) | (h & 0x18000u) | lane4;
-  } else {
-    constexpr int q = P / 3;
-    const uint32_t w = q == 0 ? n.x : q == 1 ? n.y : q == 2 ? n.z : q == 3 ? n.w : h;
-    return (__funnelshift_l(w, w, (7 - q5_pair_bit(P)) & 31) & 0x1FF80u) | lane4;
-  }
-}
-
-// Entry (a | b << 5, lane) = bf16x2(c[a], c[b]) / sqrt(128) at byte (pair * 32 + lane) * 4.
-__device__ void build_pair_table(uint32_t* table, const float* codebook) {
-  const int i = threadIdx.x;
-  const float s = 0.08838834764831845f;
-  const float lo = codebook[(i >> 3) & 31] * s;
-#pragma unroll 4
-  for (int k = 0; k < kPairTableBytes / 16 / kThreads; ++k) {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, codebook[(i >> 8) + k] * s);
-    const uint32_t v = *reinterpret_cast<const uint32_t*>(&h);
-    reinterpret_cast<uint4*>(table)[i + k * kThreads] = make_uint4(v, v, v, v);
-  }
-}
-
-// One 16-row tile's codes for one block, as lane (g, t) holds them.
-struct TileCodes {
-  uint4 n0, n1;
-  uint32_t h0, h1;
-  uint32_t norm0, norm1;  // fp16 bits of rows g and g + 8
-};
 
 // 16-byte chunk c (0..15) of token row `tok` of a direct-kernel activation buffer. The lanes
 // of one 8-lane phase read chunks 4t + q (t = 0..3) of two tokens: bit 3 of c and bit 0 of the
@@ -131,7 +100,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_gemm_q5_kernel(PrefillGem
       base[i][h] = uint32_t(tile) * kQ5TileRows * nb + uint32_t(sr % kQ5TileRows);
       stride[i][h] = uint32_t(min(kQ5TileRows, w.stored_rows - tile * kQ5TileRows));
     }
-  auto load_codes = [&](TileCodes (&c)[MT], int b) {
+  auto load_codes = [&](Q5TileCodes (&c)[MT], int b) {
     const unsigned short* nrm = reinterpret_cast<const unsigned short*>(w.norms);
 #pragma unroll
     for (int i = 0; i < MT; ++i) {
@@ -156,10 +125,10 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_gemm_q5_kernel(PrefillGem
     asm volatile("cp.async.commit_group;");
   };
 
-  TileCodes cur[MT];
+  Q5TileCodes cur[MT];
   load_codes(cur, kb0);
   load_acts(kb0, 0);
-  build_pair_table(reinterpret_cast<uint32_t*>(smem), a.codebook);
+  build_q5_pair_table_bf16<kThreads>(reinterpret_cast<uint32_t*>(smem), a.codebook);
 
   float acc[MT][NT][4];
   float unit[MT][2];  // the norm the accumulators of rows g, g + 8 are counted in
@@ -177,7 +146,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_gemm_q5_kernel(PrefillGem
     const int buf = (kb - kb0) & 1;
     asm volatile("cp.async.wait_group 0;" ::: "memory");
     __syncthreads();  // this block's activations (and the table) in place; the last block's reads done
-    TileCodes nxt[MT];
+    Q5TileCodes nxt[MT];
     const int next = min(kb + 1, kb1 - 1);
     if (kb + 1 < kb1) load_acts(next, buf ^ 1);
     load_codes(nxt, next);
@@ -217,7 +186,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_gemm_q5_kernel(PrefillGem
 #pragma unroll
         for (int i = 0; i < MT; ++i) {
           uint32_t af[4];
-#define HLWQ_PAIR(P, N, H) pair_lut(pair_off<P>(cur[i].N, cur[i].H, lane4))
+#define HLWQ_PAIR(P, N, H) pair_lut(q5_pair_offset<P>(cur[i].N, cur[i].H, lane4))
           switch (S) {  // compile-time after unrolling
 #define HLWQ_KSTEP(SS)                                                                       \
   case SS:                                                                                   \

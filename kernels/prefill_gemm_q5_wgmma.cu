@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "cuda_check.h"
+#include "q5_pair_table.cuh"
 #include "prefill_gemm_q5_wgmma.h"
 
 extern __shared__ __align__(1024) unsigned char hlwq_pgemm_wg_smem[];
@@ -31,7 +32,7 @@ constexpr int kThreads = 256;                 // two warpgroups of 64 rows each
 constexpr int kBM = 128, kBN = 128;           // rows x tokens per CTA
 constexpr int kHalfBytes = kBN * 128;         // 64 columns of 128 tokens, bf16
 constexpr int kBBytes = 2 * kHalfBytes;       // one 128-column block
-constexpr int kPairTableBytes = 1024 * 32 * 4;
+constexpr int kPairTableBytes = kQ5PairTableBf16Bytes;
 
 // Which of this file's two builds the device loaded: a module variable, so the probe
 // allocates nothing outside the VRAM plan.
@@ -64,42 +65,14 @@ __device__ __forceinline__ uint32_t pair_lut(uint32_t off) {
   return v;
 }
 
-template <int P>
-__device__ __forceinline__ uint32_t pair_off(const uint4& n, uint32_t h, uint32_t lane4) {
-  if constexpr (P == 15) {
-    return (n.x & 0x180u) | (n.y & 0x600u) | (n.z & 0x1800u) | (n.w & 0x6000u) | (h & 0x18000u) | lane4;
-  } else {
-    constexpr int q = P / 3;
-    const uint32_t w = q == 0 ? n.x : q == 1 ? n.y : q == 2 ? n.z : q == 3 ? n.w : h;
-    return (__funnelshift_l(w, w, (7 - q5_pair_bit(P)) & 31) & 0x1FF80u) | lane4;
-  }
-}
-
-__device__ void build_pair_table(uint32_t* table, const float* codebook) {
-  const int i = threadIdx.x;
-  const float s = 0.08838834764831845f;
-  const float lo = codebook[(i >> 3) & 31] * s;
-#pragma unroll 4
-  for (int k = 0; k < kPairTableBytes / 16 / kThreads; ++k) {
-    const __nv_bfloat162 h = __floats2bfloat162_rn(lo, codebook[(i >> 8) + k] * s);
-    const uint32_t v = *reinterpret_cast<const uint32_t*>(&h);
-    reinterpret_cast<uint4*>(table)[i + k * kThreads] = make_uint4(v, v, v, v);
-  }
-}
-
-struct TileCodes {
-  uint4 n0, n1;
-  uint32_t h0, h1, norm0, norm1;
-};
-
 // The block's 8 k-steps of A fragments (rows g, g + 8), zeroed for a zero-norm row.
-__device__ __forceinline__ void decode(const TileCodes& c, uint32_t lane4, uint32_t (&a)[8][4]) {
+__device__ __forceinline__ void decode(const Q5TileCodes& c, uint32_t lane4, uint32_t (&a)[8][4]) {
   const uint32_t k0 = (c.norm0 & 0x7FFFu) ? 0xFFFFFFFFu : 0u, k1 = (c.norm1 & 0x7FFFu) ? 0xFFFFFFFFu : 0u;
 #define HLWQ_KSTEP(S)                                              \
-  a[S][0] = pair_lut(pair_off<2 * S>(c.n0, c.h0, lane4)) & k0;     \
-  a[S][1] = pair_lut(pair_off<2 * S>(c.n1, c.h1, lane4)) & k1;     \
-  a[S][2] = pair_lut(pair_off<2 * S + 1>(c.n0, c.h0, lane4)) & k0; \
-  a[S][3] = pair_lut(pair_off<2 * S + 1>(c.n1, c.h1, lane4)) & k1;
+  a[S][0] = pair_lut(q5_pair_offset<2 * S>(c.n0, c.h0, lane4)) & k0;     \
+  a[S][1] = pair_lut(q5_pair_offset<2 * S>(c.n1, c.h1, lane4)) & k1;     \
+  a[S][2] = pair_lut(q5_pair_offset<2 * S + 1>(c.n0, c.h0, lane4)) & k0; \
+  a[S][3] = pair_lut(q5_pair_offset<2 * S + 1>(c.n1, c.h1, lane4)) & k1;
   HLWQ_KSTEP(0) HLWQ_KSTEP(1) HLWQ_KSTEP(2) HLWQ_KSTEP(3) HLWQ_KSTEP(4) HLWQ_KSTEP(5) HLWQ_KSTEP(6) HLWQ_KSTEP(7)
 #undef HLWQ_KSTEP
 }
@@ -154,7 +127,7 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(PrefillGemmQ5Args a, 
     base[h] = uint32_t(tile) * kQ5TileRows * nb + uint32_t(sr % kQ5TileRows);
     stride[h] = uint32_t(min(kQ5TileRows, w.stored_rows - tile * kQ5TileRows));
   }
-  auto load_codes = [&](TileCodes& c, int b) {
+  auto load_codes = [&](Q5TileCodes& c, int b) {
     const unsigned short* nrm = reinterpret_cast<const unsigned short*>(w.norms);
     const uint32_t r0 = base[0] + uint32_t(b) * stride[0], r1 = base[1] + uint32_t(b) * stride[1];
     c.n0 = __ldg(w.nib + (r0 * 4 + t));
@@ -178,11 +151,11 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(PrefillGemmQ5Args a, 
 
   // Codes run two blocks ahead: block kb + 2's load is in flight while block kb + 1 (loaded
   // during block kb - 1) is decoded under block kb's wgmmas.
-  TileCodes c1, c2;
+  Q5TileCodes c1, c2;
   load_codes(c2, kb0);
   if (kb0 + 1 < kb1) load_codes(c1, kb0 + 1);
   load_acts(kb0, 0);
-  build_pair_table(reinterpret_cast<uint32_t*>(smem), a.codebook);
+  build_q5_pair_table_bf16<kThreads>(reinterpret_cast<uint32_t*>(smem), a.codebook);
   __syncthreads();  // the table
   uint32_t af[2][8][4];
   decode(c2, lane4, af[0]);
