@@ -8,6 +8,7 @@
 #include "attention_mma.h"
 #include "core/error.h"
 #include "cuda_check.h"
+#include "pdl.cuh"
 
 namespace hlwq::cuda {
 
@@ -417,18 +418,7 @@ bool use_mma() {
 
 template <class... P>
 void launch(void (*k)(P...), dim3 grid, int threads, int smem, cudaStream_t stream, const char* what, P... args) {
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = grid;
-  cfg.blockDim = dim3(unsigned(threads));
-  cfg.dynamicSmemBytes = std::size_t(smem);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = use_pdl() ? 1 : 0;
-  check(cudaLaunchKernelEx(&cfg, k, args...), what);
-  check_launch(what);
+  launch_maybe_pdl(use_pdl(), what, k, grid, dim3(unsigned(threads)), std::size_t(smem), stream, args...);
 }
 
 template <int KB, int G>

@@ -23,6 +23,7 @@
 
 #include "core/error.h"
 #include "cuda_check.h"
+#include "pdl.cuh"
 
 namespace hlwq::cuda {
 namespace {
@@ -426,18 +427,8 @@ void attention_mma_split(const AttentionArgs& a, bool pdl, cudaStream_t stream) 
     throw_error(ErrorKind::InvalidArgument, "attention_mma_split: KV bits k=", std::to_string(a.cache.k.bits), " v=",
                 std::to_string(a.cache.v.bits), " with ", std::to_string(group), " query heads per KV head");
   const int splits = std::clamp(splits_override() > 0 ? splits_override() : k.resident / kvh, 1, a.max_splits);
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(unsigned(kvh), unsigned(a.max_splits));
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = std::size_t(k.smem);
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = pdl ? 1 : 0;
-  check(cudaLaunchKernelEx(&cfg, k.kernel, a, splits), "cudaLaunchKernelEx(attention decode mma)");
-  check_launch("attention decode (mma)");
+  launch_maybe_pdl(pdl, "attention decode (mma)", k.kernel, dim3(unsigned(kvh), unsigned(a.max_splits)),
+                   dim3(kThreads), std::size_t(k.smem), stream, a, splits);
 }
 
 }  // namespace hlwq::cuda

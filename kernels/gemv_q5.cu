@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "cuda_check.h"
 #include "hadamard.cuh"
+#include "pdl.cuh"
 #include "q5_pair_table.cuh"
 
 // The decode GEMV streams 5.125 bits per weight, so an H200 SM must take in about 25
@@ -486,18 +487,7 @@ void launch(const GemvArgs& a, cudaStream_t stream) {
           "cudaFuncSetAttribute(gemv_q5 shared memory)");
     configured_smem = smem;
   }
-  cudaLaunchConfig_t cfg = {};
-  cfg.gridDim = dim3(unsigned(grid));
-  cfg.blockDim = dim3(kThreads);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  cudaLaunchAttribute attr[1];
-  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-  attr[0].val.programmaticStreamSerializationAllowed = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = tune.pdl ? 1 : 0;
-  check(cudaLaunchKernelEx(&cfg, kernel, a, p), "cudaLaunchKernelEx(gemv_q5)");
-  check_launch("gemv_q5");
+  launch_maybe_pdl(tune.pdl, "gemv_q5", kernel, dim3(unsigned(grid)), dim3(kThreads), smem, stream, a, p);
 }
 
 }  // namespace

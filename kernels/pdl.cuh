@@ -30,9 +30,11 @@ inline bool step_pdl_enabled() {
   return on;
 }
 
+// Launches `kernel` as a programmatic dependent of the stream's previous kernel when `pdl` is
+// set, plainly otherwise (every PDL launch of the backend goes through here), and checks it.
 template <typename... Params, typename... Args>
-void launch_pdl(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
-                cudaStream_t stream, Args&&... args) {
+void launch_maybe_pdl(bool pdl, const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
+                      cudaStream_t stream, Args&&... args) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = grid;
   cfg.blockDim = block;
@@ -42,9 +44,16 @@ void launch_pdl(const char* what, void (*kernel)(Params...), dim3 grid, dim3 blo
   attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attr[0].val.programmaticStreamSerializationAllowed = 1;
   cfg.attrs = attr;
-  cfg.numAttrs = step_pdl_enabled() ? 1 : 0;
+  cfg.numAttrs = pdl ? 1 : 0;
   check(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...), what);
   check_launch(what);
+}
+
+// The decode step's small kernels (HLWQ_STEP_PDL=0 launches them plainly).
+template <typename... Params, typename... Args>
+void launch_pdl(const char* what, void (*kernel)(Params...), dim3 grid, dim3 block, std::size_t smem,
+                cudaStream_t stream, Args&&... args) {
+  launch_maybe_pdl(step_pdl_enabled(), what, kernel, grid, block, smem, stream, std::forward<Args>(args)...);
 }
 
 }  // namespace hlwq::cuda

@@ -376,25 +376,28 @@ void Qwen35Gpu::enqueue_forward(cudaStream_t s, bool long_context, const int32_t
   mark("GEMV lm_head");
 }
 
+void Qwen35Gpu::capture_graph(cudaStream_t s, int v, const char* what, const std::function<void()>& body) {
+  const std::string name = std::string("(") + what + ")";
+  check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), ("cudaStreamBeginCapture" + name).c_str());
+  std::function<void(const char*)> probe = std::move(probe_);
+  probe_ = nullptr;
+  try {
+    body();
+    probe_ = std::move(probe);
+  } catch (...) {
+    probe_ = std::move(probe);
+    cudaGraph_t g = nullptr;
+    cudaStreamEndCapture(s, &g);
+    if (g) cudaGraphDestroy(g);
+    throw;
+  }
+  check(cudaStreamEndCapture(s, &graph_[v]), ("cudaStreamEndCapture" + name).c_str());
+  check(cudaGraphInstantiate(&graph_exec_[v], graph_[v], 0), ("cudaGraphInstantiate" + name).c_str());
+}
+
 void Qwen35Gpu::step_graph(cudaStream_t s, int pos) {
   const int v = pos >= kLongContext ? 1 : 0;
-  if (!graph_exec_[v]) {
-    check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture(decode step)");
-    std::function<void(const char*)> probe = std::move(probe_);  // a probe never enters the graph
-    probe_ = nullptr;
-    try {
-      enqueue_step(s, v == 1);
-      probe_ = std::move(probe);
-    } catch (...) {
-      probe_ = std::move(probe);
-      cudaGraph_t g = nullptr;
-      cudaStreamEndCapture(s, &g);
-      if (g) cudaGraphDestroy(g);
-      throw;
-    }
-    check(cudaStreamEndCapture(s, &graph_[v]), "cudaStreamEndCapture(decode step)");
-    check(cudaGraphInstantiate(&graph_exec_[v], graph_[v], 0), "cudaGraphInstantiate(decode step)");
-  }
+  if (!graph_exec_[v]) capture_graph(s, v, "decode step", [&] { enqueue_step(s, v == 1); });
   check(cudaGraphLaunch(graph_exec_[v], s), "cudaGraphLaunch(decode step)");
 }
 
@@ -409,25 +412,12 @@ void Qwen35Gpu::sampled_step_graph(cudaStream_t s, int32_t token, int pos, GpuSa
     graph_sampler_ = &sampler;
   }
   const int v = 2 + (pos >= kLongContext ? 1 : 0);
-  if (!graph_exec_[v]) {
-    check(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture(sampled step)");
-    std::function<void(const char*)> probe = std::move(probe_);
-    probe_ = nullptr;
-    try {
+  if (!graph_exec_[v])
+    capture_graph(s, v, "sampled step", [&] {
       sampler.enqueue_parameters(s);  // the graph's one copy in: parameters, token, position
       enqueue_forward(s, v == 3, sampler.step_token_dev(), sampler.step_pos_dev());
       sampler.enqueue_draw(s);
-      probe_ = std::move(probe);
-    } catch (...) {
-      probe_ = std::move(probe);
-      cudaGraph_t g = nullptr;
-      cudaStreamEndCapture(s, &g);
-      if (g) cudaGraphDestroy(g);
-      throw;
-    }
-    check(cudaStreamEndCapture(s, &graph_[v]), "cudaStreamEndCapture(sampled step)");
-    check(cudaGraphInstantiate(&graph_exec_[v], graph_[v], 0), "cudaGraphInstantiate(sampled step)");
-  }
+    });
   sampler.set_step_input(token, pos);  // the caller synchronized the stream: the last launch has read the block
   check(cudaGraphLaunch(graph_exec_[v], s), "cudaGraphLaunch(sampled step)");
 }

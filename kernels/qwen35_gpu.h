@@ -185,6 +185,9 @@ class Qwen35Gpu {
   void allocate_planned_cache();
   std::vector<DeviceBuffer> snapshot_regions() const;
   void destroy_graph();
+  // Captures what `body` enqueues on `s` as graph_[v] / graph_exec_[v] (`what` names it in
+  // errors); a failure ends the capture and leaves no graph. The probe never enters a graph.
+  void capture_graph(cudaStream_t s, int v, const char* what, const std::function<void()>& body);
   // embedding .. lm_head, the step's token and position read at `token` and `pos` (device)
   void enqueue_forward(cudaStream_t stream, bool long_context, const int32_t* token, const int* pos);
   void allocate_activations();
