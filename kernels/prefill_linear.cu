@@ -66,14 +66,7 @@ void prefill_linear(cublasHandle_t handle, const PrefillLinearArgs& a, cudaStrea
                 std::to_string(a.scratch_elems), " elements");
   const PrefillGemmPath path = a.path == PrefillGemmPath::Auto ? prefill_gemm_path(a.tokens, n, k) : a.path;
   if (path == PrefillGemmPath::OnChip || path == PrefillGemmPath::OnChipMmaSync) {
-    PrefillGemmQ5Args g;
-    g.w = a.w;
-    g.codebook = a.codebook;
-    g.in = a.in;
-    g.tokens = a.tokens;
-    g.out = a.out;
-    g.ldo = a.ldo;
-    g.accumulate = a.accumulate;
+    const PrefillGemmQ5Args& g = a;
     // The wgmma kernel permutes the activations into the (here unused) weight scratch.
     if (path == PrefillGemmPath::OnChip && wgmma_available())
       return prefill_gemm_q5_wgmma(g, a.scratch, a.scratch_elems, stream);

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 
+#include "prefill_gemm_q5.h"
 #include "q5_matrix.h"
 
 namespace hlwq::cuda {
@@ -22,14 +23,8 @@ enum class PrefillGemmPath { Auto, OnChip, OnChipMmaSync, DequantCublas };
 // mma or cublas in the environment forces one, for A/B timing).
 PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols);
 
-struct PrefillLinearArgs {
-  Q5Matrix w;                          // [n][k]
-  const float* codebook = nullptr;     // device, 32 centroids
-  const __nv_bfloat16* in = nullptr;   // [tokens][k], rotated per 128-chunk
-  int tokens = 0;
-  float* out = nullptr;                // [tokens][ldo], columns 0..n-1 written
-  int ldo = 0;
-  bool accumulate = false;             // out += y instead of out = y
+// The GEMM's operands (prefill_gemm_q5.h) plus what the expansion path needs.
+struct PrefillLinearArgs : PrefillGemmQ5Args {
   __nv_bfloat16* scratch = nullptr;    // expanded weight rows
   std::size_t scratch_elems = 0;       // at least w.cols (one row); more rows = fewer GEMMs
   PrefillGemmPath path = PrefillGemmPath::Auto;
