@@ -24,6 +24,7 @@
 #include "prefill_gemm_q5_wgmma.h"
 #include "prefill_linear.h"
 #include "q5_dequant.h"
+#include "bench/bench_stats.h"
 
 namespace hlwq::cuda {
 namespace {
@@ -38,10 +39,7 @@ constexpr Shape kShapes[] = {
 };
 constexpr int kCopies = 4;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using hlwq::cuda::bench_stats::median;
 
 struct Timer {
   cudaEvent_t a, b;

@@ -29,6 +29,7 @@
 #include "formats/safetensors.h"
 #include "quantize_cuda.h"
 #include "quantize_hlwq.h"
+#include "bench/bench_stats.h"
 
 namespace fs = std::filesystem;
 using namespace hlwq;
@@ -37,10 +38,7 @@ namespace {
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
+using hlwq::cuda::bench_stats::median;
 
 // Seeded, parallel: value depends only on (seed, index). Sum of four uniforms, scaled to
 // standard deviation ~0.02 (a trained Linear's typical spread).

@@ -23,6 +23,7 @@
 #include "prefill_gemm.h"
 #include "qwen35_gpu.h"
 #include "sampling.h"
+#include "bench/bench_stats.h"
 
 namespace hlwq::cuda {
 namespace {
@@ -99,10 +100,7 @@ int kv_bits(const std::string& name) {
   throw_error(ErrorKind::InvalidArgument, "bench: --kv accepts fp16, q5, q4, q3, q2; got '", name, "'");
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-}
+using hlwq::cuda::bench_stats::median;
 
 class Timer {
  public:

@@ -22,16 +22,14 @@
 #include "device_buffer.h"
 #include "gemv_q5.h"
 #include "q5_matrix.h"
+#include "bench/bench_stats.h"
 
 namespace {
 
 using namespace hlwq;
 using namespace hlwq::cuda;
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
+using hlwq::cuda::bench_stats::median;
 
 struct Launch {
   int kind;  // 0 in_proj, 1 out_proj, 2 gate_up, 3 down
