@@ -372,12 +372,10 @@ Picked picked() {
     if (r.smem > 48 * 1024)  // Q4 tables: above 48 KiB needs the opt-in
       check(cudaFuncSetAttribute(r.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, r.smem),
             "cudaFuncSetAttribute(attention mma shared memory)");
-    int per_sm = 0, device = 0, sms = 0;
+    int per_sm = 0;
     check(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, r.kernel, kThreads, r.smem),
           "cudaOccupancyMaxActiveBlocksPerMultiprocessor(attention mma)");
-    check(cudaGetDevice(&device), "cudaGetDevice");
-    check(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device), "cudaDeviceGetAttribute(SMs)");
-    r.resident = std::max(1, per_sm * sms);
+    r.resident = std::max(1, per_sm * device_sms());
     return r;
   }();
   return k;

@@ -40,4 +40,24 @@ void require_device() {
   if (n == 0) throw Error(ErrorKind::Device, "CUDA: no CUDA GPU is visible");
 }
 
+namespace {
+int current_device_attribute(cudaDeviceAttr attr, const char* what) {
+  int dev = 0, n = 0;
+  check(cudaGetDevice(&dev), "cudaGetDevice");
+  check(cudaDeviceGetAttribute(&n, attr, dev), what);
+  return n;
+}
+}  // namespace
+
+int device_sms() {
+  static const int n = current_device_attribute(cudaDevAttrMultiProcessorCount, "cudaDeviceGetAttribute(SM count)");
+  return n;
+}
+
+int device_smem_optin() {
+  static const int n = current_device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin,
+                                                "cudaDeviceGetAttribute(shared memory per block)");
+  return n;
+}
+
 }  // namespace hlwq::cuda

@@ -19,6 +19,11 @@ int device_count_or_zero();
 // Throws Error{Device} naming the reason when no usable GPU is present.
 void require_device();
 
+// Attributes of the current device, read once per process (the backend uses one device):
+// the SM count that sizes persistent grids and the opt-in shared memory per block.
+int device_sms();
+int device_smem_optin();
+
 }  // namespace hlwq::cuda
 
 #define HLWQ_CUDA_CHECK(call) ::hlwq::cuda::check((call), #call)

@@ -411,27 +411,6 @@ std::size_t smem_bytes(int nbx) {
   return std::size_t(kXsOffset) + std::size_t(nbx) * kBlockXBytes;
 }
 
-int device_sms() {
-  static const int sms = [] {
-    int dev = 0, n = 0;
-    check(cudaGetDevice(&dev), "cudaGetDevice");
-    check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute(SM count)");
-    return n;
-  }();
-  return sms;
-}
-
-int device_smem_optin() {
-  static const int bytes = [] {
-    int dev = 0, n = 0;
-    check(cudaGetDevice(&dev), "cudaGetDevice");
-    check(cudaDeviceGetAttribute(&n, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev),
-          "cudaDeviceGetAttribute(shared memory per block)");
-    return n;
-  }();
-  return bytes;
-}
-
 Plan make_plan(const Q5Matrix& w, bool split_k, int grid) {
   Plan p;
   p.tiles = (w.rows + 15) / 16;

@@ -236,16 +236,6 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_gemm_q5_kernel(PrefillGem
       }
 }
 
-int device_sms() {
-  static const int sms = [] {
-    int dev = 0, n = 0;
-    check(cudaGetDevice(&dev), "cudaGetDevice");
-    check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute(SM count)");
-    return n;
-  }();
-  return sms;
-}
-
 template <int MT, int NT>
 void launch(const PrefillGemmQ5Args& a, cudaStream_t stream) {
   auto kernel = prefill_gemm_q5_kernel<MT, NT>;

@@ -226,13 +226,6 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(PrefillGemmQ5Args a, 
 __global__ void gemm_kernel(PrefillGemmQ5Args, const __nv_bfloat16*, int, int, int) { __trap(); }
 #endif
 
-int device_sms() {
-  int dev = 0, n = 0;
-  check(cudaGetDevice(&dev), "cudaGetDevice");
-  check(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev), "cudaDeviceGetAttribute(SM count)");
-  return n;
-}
-
 }  // namespace
 
 bool wgmma_available() {
@@ -273,7 +266,7 @@ void prefill_gemm_q5_wgmma(const PrefillGemmQ5Args& a, __nv_bfloat16* scratch, s
           "cudaFuncSetAttribute(prefill_gemm_q5_wgmma shared memory)");
     configured = true;
   }
-  static const int sms = device_sms();
+  const int sms = device_sms();
   // Tokens in passes that fit the scratch (the permuted activations).
   const int pass = int(std::min<std::size_t>(std::size_t(a.tokens), scratch_elems / w.cols));
   for (int t0 = 0; t0 < a.tokens; t0 += pass) {
