@@ -411,7 +411,7 @@ std::size_t smem_bytes(int nbx) {
   return std::size_t(kXsOffset) + std::size_t(nbx) * kBlockXBytes;
 }
 
-Plan make_plan(const Q5Matrix& w, bool split_k, int grid) {
+Plan make_plan(const QMatrix& w, bool split_k, int grid) {
   Plan p;
   p.tiles = (w.rows + 15) / 16;
   p.nb = w.cols / 128;
@@ -472,6 +472,8 @@ void launch(const GemvArgs& a, cudaStream_t stream) {
 }  // namespace
 
 void gemv_q5(const GemvArgs& a, GemvInput input, GemvOutput output, cudaStream_t stream) {
+  if (a.w.bits != 5)
+    throw_error(ErrorKind::InvalidArgument, "gemv_q5: takes 5-bit codes, got ", std::to_string(a.w.bits), "-bit");
   if (a.w.cols % 128 != 0 || a.w.cols <= 0 || a.w.rows <= 0)
     throw_error(ErrorKind::InvalidArgument, "gemv_q5: matrix ", std::to_string(a.w.rows), "x",
                 std::to_string(a.w.cols), " is not a positive multiple of 128 columns");

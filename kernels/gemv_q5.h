@@ -7,7 +7,7 @@
 // One 512-thread CTA per SM (the table takes 128 KiB of shared memory).
 #include <cuda_runtime.h>
 
-#include "q5_matrix.h"
+#include "q_matrix.h"
 
 namespace hlwq::cuda {
 
@@ -26,7 +26,7 @@ enum class GemvOutput {
 };
 
 struct GemvArgs {
-  Q5Matrix w;
+  QMatrix w;
   const float* in = nullptr;       // [w.cols]
   const float* gate = nullptr;     // GatedNorm: [w.cols]
   const float* norm_w = nullptr;   // RmsNorm1p: [w.cols]; GatedNorm: [128]

@@ -143,11 +143,11 @@ int run(int argc, char** argv) {
   for (const Shape& sh : kShapes) {
     if (!only.empty() && only != sh.name) continue;
     std::vector<DeviceBuffer> store;
-    std::vector<Q5Matrix> mats;
+    std::vector<QMatrix> mats;
     for (int c = 0; c < kCopies; ++c) {
-      store.emplace_back(Q5Matrix::bytes_for(sh.rows, sh.cols), "Q5 matrix");
-      mats.push_back(q5_matrix_in(store.back().get(), sh.rows, sh.cols));
-      fill_random_q5(mats.back(), 1234 + c, 0.05f, s);
+      store.emplace_back(QMatrix::bytes_for(5, sh.rows, sh.cols), "Q5 matrix");
+      mats.push_back(q_matrix_in(store.back().get(), 5, sh.rows, sh.cols));
+      fill_random_q(mats.back(), 1234 + c, 0.05f, s);
     }
     DeviceBuffer wbf(size_t(sh.rows) * sh.cols * 2, "bf16 weight");
     dequantize_q5_rotated(mats[0], codebook.get<float>(), wbf.get<__nv_bfloat16>(), s);

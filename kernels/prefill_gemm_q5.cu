@@ -85,7 +85,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_gemm_q5_kernel(PrefillGem
   const int first = group * kGroup, gsize = min(row_tiles - first, kGroup), in_group = L - group * per_group;
   const int row0 = (first + in_group % gsize) * BM, tok0 = (in_group / gsize) * BN;
 
-  const Q5Matrix& w = a.w;
+  const QMatrix& w = a.w;
   const int nb = w.cols / 128, k = w.cols;
   const int kb0 = blockIdx.y * blocks_per_split, kb1 = min(nb, kb0 + blocks_per_split);
 
@@ -96,9 +96,9 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_gemm_q5_kernel(PrefillGem
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int sr = w.row0 + min(row0 + (warp * MT + i) * 16 + g + 8 * h, w.rows - 1);
-      const int tile = sr / kQ5TileRows;
-      base[i][h] = uint32_t(tile) * kQ5TileRows * nb + uint32_t(sr % kQ5TileRows);
-      stride[i][h] = uint32_t(min(kQ5TileRows, w.stored_rows - tile * kQ5TileRows));
+      const int tile = sr / kQTileRows;
+      base[i][h] = uint32_t(tile) * kQTileRows * nb + uint32_t(sr % kQTileRows);
+      stride[i][h] = uint32_t(min(kQTileRows, w.stored_rows - tile * kQTileRows));
     }
   auto load_codes = [&](Q5TileCodes (&c)[MT], int b) {
     const unsigned short* nrm = reinterpret_cast<const unsigned short*>(w.norms);
@@ -274,7 +274,9 @@ int direct_config() {
 }  // namespace
 
 void prefill_gemm_q5(const PrefillGemmQ5Args& a, cudaStream_t stream) {
-  const Q5Matrix& w = a.w;
+  const QMatrix& w = a.w;
+  if (w.bits != 5)
+    throw_error(ErrorKind::InvalidArgument, "prefill_gemm_q5: takes 5-bit codes, got ", std::to_string(w.bits), "-bit");
   if (a.tokens <= 0 || w.rows <= 0 || w.cols <= 0 || w.cols % 128 != 0 || a.ldo < w.rows)
     throw_error(ErrorKind::InvalidArgument, "prefill_gemm_q5: tokens ", std::to_string(a.tokens), ", matrix ",
                 std::to_string(w.rows), "x", std::to_string(w.cols), ", ldo ", std::to_string(a.ldo));

@@ -1,6 +1,6 @@
 #pragma once
 // Prefill Linear with the Q5 codes decoded on chip: Y[t][n] (+)= sum_k X[t][k] W[n][k] for
-// the rotated bf16 activations X and the Q5 matrix W in its GPU layout (q5_matrix.h), on the
+// the rotated bf16 activations X and the Q5 matrix W in its GPU layout (q_matrix.h), on the
 // tensor cores (mma.sync m16n8k16 bf16, fp32 accumulation). Each CTA decodes its 128 rows x
 // 128 columns of codes per K step into shared memory as bf16 (codebook value / sqrt(128)
 // times the block norm, rounded once: the same values dequantize_q5_rotated writes), so the
@@ -8,12 +8,12 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include "q5_matrix.h"
+#include "q_matrix.h"
 
 namespace hlwq::cuda {
 
 struct PrefillGemmQ5Args {
-  Q5Matrix w;                          // [n][k], any row view
+  QMatrix w;                          // [n][k], any row view
   const float* codebook = nullptr;     // device, 32 centroids
   const __nv_bfloat16* in = nullptr;   // [tokens][k], rotated per 128-chunk
   int tokens = 0;

@@ -114,7 +114,7 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(PrefillGemmQ5Args a, 
   const int first = group * kGroup, gsize = min(row_tiles - first, kGroup), in_group = L - group * per_group;
   const int row0 = (first + in_group % gsize) * kBM, tok0 = (in_group / gsize) * kBN;
 
-  const Q5Matrix& w = a.w;
+  const QMatrix& w = a.w;
   const int nb = w.cols / 128, k = w.cols;
   const int kb0 = blockIdx.y * blocks_per_split, kb1 = min(nb, kb0 + blocks_per_split);
 
@@ -123,9 +123,9 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(PrefillGemmQ5Args a, 
 #pragma unroll
   for (int h = 0; h < 2; ++h) {
     const int sr = w.row0 + min(row0 + warp * 16 + g + 8 * h, w.rows - 1);
-    const int tile = sr / kQ5TileRows;
-    base[h] = uint32_t(tile) * kQ5TileRows * nb + uint32_t(sr % kQ5TileRows);
-    stride[h] = uint32_t(min(kQ5TileRows, w.stored_rows - tile * kQ5TileRows));
+    const int tile = sr / kQTileRows;
+    base[h] = uint32_t(tile) * kQTileRows * nb + uint32_t(sr % kQTileRows);
+    stride[h] = uint32_t(min(kQTileRows, w.stored_rows - tile * kQTileRows));
   }
   auto load_codes = [&](Q5TileCodes& c, int b) {
     const unsigned short* nrm = reinterpret_cast<const unsigned short*>(w.norms);
@@ -249,7 +249,9 @@ std::size_t prefill_gemm_q5_wgmma_scratch_elems(int tokens, int cols) { return s
 
 void prefill_gemm_q5_wgmma(const PrefillGemmQ5Args& a, __nv_bfloat16* scratch, std::size_t scratch_elems,
                            cudaStream_t stream) {
-  const Q5Matrix& w = a.w;
+  const QMatrix& w = a.w;
+  if (w.bits != 5)
+    throw_error(ErrorKind::InvalidArgument, "prefill_gemm_q5_wgmma: takes 5-bit codes, got ", std::to_string(w.bits), "-bit");
   if (a.tokens <= 0 || w.rows <= 0 || w.cols <= 0 || w.cols % 128 != 0 || a.ldo < w.rows ||
       scratch_elems < std::size_t(w.cols))
     throw_error(ErrorKind::InvalidArgument, "prefill_gemm_q5_wgmma: tokens ", std::to_string(a.tokens), ", matrix ",

@@ -11,7 +11,7 @@
 #include <cstddef>
 
 #include "prefill_gemm_q5.h"
-#include "q5_matrix.h"
+#include "q_matrix.h"
 
 namespace hlwq::cuda {
 

@@ -1,4 +1,7 @@
 #include <algorithm>
+#include <string>
+
+#include "core/error.h"
 
 #include "cuda_check.h"
 #include "q5_dequant.h"
@@ -8,7 +11,7 @@ namespace {
 
 // One thread per 32-code run of the view, runs in row-major order so the bf16 stores of a
 // warp are contiguous; the five words come from the run's tile position.
-__global__ void dequant_kernel(Q5Matrix w, const float* codebook, __nv_bfloat16* out) {
+__global__ void dequant_kernel(QMatrix w, const float* codebook, __nv_bfloat16* out) {
   __shared__ float tab[32];
   if (threadIdx.x < 32) tab[threadIdx.x] = codebook[threadIdx.x] * 0.08838834764831845f;
   __syncthreads();
@@ -34,7 +37,9 @@ __global__ void dequant_kernel(Q5Matrix w, const float* codebook, __nv_bfloat16*
 
 }  // namespace
 
-void dequantize_q5_rotated(const Q5Matrix& w, const float* codebook, __nv_bfloat16* out, cudaStream_t stream) {
+void dequantize_q5_rotated(const QMatrix& w, const float* codebook, __nv_bfloat16* out, cudaStream_t stream) {
+  if (w.bits != 5)
+    throw_error(ErrorKind::InvalidArgument, "dequantize_q5_rotated: takes 5-bit codes, got ", std::to_string(w.bits), "-bit");
   const size_t runs = w.runs();
   const unsigned grid = unsigned(std::min<size_t>((runs + 255) / 256, 132 * 16));
   dequant_kernel<<<grid, 256, 0, stream>>>(w, codebook, out);

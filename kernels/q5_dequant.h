@@ -2,15 +2,15 @@
 // Expansion of a Q5 GPU matrix to bf16 in the rotated domain, for the compute-bound
 // (many-token) paths: the codes become codebook[code] * block norm / sqrt(128), and the
 // caller multiplies them by Hadamard-rotated activations. It reads the GPU layout of
-// q5_matrix.h, so it lives beside it and changes with it.
+// q_matrix.h, so it lives beside it and changes with it.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include "q5_matrix.h"
+#include "q_matrix.h"
 
 namespace hlwq::cuda {
 
 // out[r][c] = norm[r][c/128] * codebook[code[r][c]] / sqrt(128), bf16 [rows][cols].
-void dequantize_q5_rotated(const Q5Matrix& w, const float* codebook, __nv_bfloat16* out, cudaStream_t stream);
+void dequantize_q5_rotated(const QMatrix& w, const float* codebook, __nv_bfloat16* out, cudaStream_t stream);
 
 }  // namespace hlwq::cuda

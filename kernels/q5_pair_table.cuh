@@ -1,13 +1,13 @@
 #pragma once
 // The pair-table decode that the Q5 GEMV and the on-chip prefill GEMMs share: where pair P of a
-// 32-code run sits in its five words (q5_matrix.h), as the byte offset of this lane's copy of
+// 32-code run sits in its five words (q_matrix.h), as the byte offset of this lane's copy of
 // its table entry, and (for the prefill kernels) the bf16 table itself and the codes of one
 // 16-row tile. One copy, so the kernels cannot drift apart on the layout.
 #include <cuda_bf16.h>
 
 #include <cstdint>
 
-#include "q5_matrix.h"
+#include "q_matrix.h"
 
 namespace hlwq::cuda {
 

@@ -36,11 +36,11 @@ __global__ void fill_half_kernel(__half* p, size_t n, float lo, float hi, uint64
     p[i] = __float2half(lo + (hi - lo) * (hash32(seed * 0x100000001b3ull + i) & 0xffffff) * (1.0f / 16777216.0f));
 }
 
-Q5Weight make_q5(Qwen35Gpu& model, int rows, int cols, uint64_t seed, cudaStream_t stream, const std::string& what) {
-  Q5Weight w;
-  w.storage = model.weight_region(what, Q5Matrix::bytes_for(rows, cols));
-  w.m = q5_matrix_in(w.storage.get(), rows, cols);
-  fill_random_q5(w.m, seed, std::sqrt(128.0f / cols), stream);
+QWeight make_q5(Qwen35Gpu& model, int rows, int cols, uint64_t seed, cudaStream_t stream, const std::string& what) {
+  QWeight w;
+  w.storage = model.weight_region(what, QMatrix::bytes_for(5, rows, cols));
+  w.m = q_matrix_in(w.storage.get(), 5, rows, cols);
+  fill_random_q(w.m, seed, std::sqrt(128.0f / cols), stream);
   return w;
 }
 

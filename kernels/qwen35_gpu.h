@@ -15,7 +15,7 @@
 #include "attention.h"
 #include "deltanet_step.h"
 #include "device_buffer.h"
-#include "q5_matrix.h"
+#include "q_matrix.h"
 
 namespace hlwq {
 class WeightStore;
@@ -41,19 +41,19 @@ struct Qwen35Dims {
   static Qwen35Dims preset(const std::string& name);
 };
 
-struct Q5Weight {
+struct QWeight {
   DeviceBuffer storage;
-  Q5Matrix m;
+  QMatrix m;
 };
 
 struct LayerWeights {
   DeviceBuffer small;         // every fp32 vector of the layer in one allocation
   const float* norm1 = nullptr;
   const float* norm2 = nullptr;
-  Q5Weight in_proj;           // DeltaNet: [qkv | z | b | a]; attention: [q/gate per head | k | v]
-  Q5Weight out_proj;          // DeltaNet out_proj or attention o_proj
-  Q5Weight gate_up;           // rows interleaved (gate_i, up_i)
-  Q5Weight down;
+  QWeight in_proj;           // DeltaNet: [qkv | z | b | a]; attention: [q/gate per head | k | v]
+  QWeight out_proj;          // DeltaNet out_proj or attention o_proj
+  QWeight gate_up;           // rows interleaved (gate_i, up_i)
+  QWeight down;
   // DeltaNet
   const float* conv_w = nullptr;
   const float* a_log = nullptr;
@@ -196,7 +196,7 @@ class Qwen35Gpu {
   Qwen35Dims dims_;
   std::vector<LayerWeights> layers_;
   DeviceBuffer final_norm_, codebook_, kv_codebooks_;
-  Q5Weight lm_head_;
+  QWeight lm_head_;
   DeviceBuffer embedding_dev_;
   uint16_t* embedding_host_ = nullptr;
   const uint16_t* embedding_ = nullptr;  // device-visible pointer

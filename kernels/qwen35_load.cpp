@@ -17,17 +17,17 @@
 namespace hlwq::cuda {
 namespace {
 
-// Host image of one fused matrix in the GPU layout (q5_matrix.h), filled part by part.
+// Host image of one fused matrix in the GPU layout (q_matrix.h), filled part by part.
 struct HostQ5 {
   int rows = 0, cols = 0;
-  std::vector<uint8_t> bytes;  // Q5Matrix::bytes_for(rows, cols)
-  HostQ5(int r, int c) : rows(r), cols(c), bytes(Q5Matrix::bytes_for(r, c)) {}
-  // Stores run t (32 codes) of (row, block) and the block's norm where q5_matrix.h puts them.
+  std::vector<uint8_t> bytes;  // QMatrix::bytes_for(5, rows, cols)
+  HostQ5(int r, int c) : rows(r), cols(c), bytes(QMatrix::bytes_for(5, r, c)) {}
+  // Stores run t (32 codes) of (row, block) and the block's norm where q_matrix.h puts them.
   void put(int row, int block, int t, const uint8_t* codes, uint16_t norm) {
-    const Q5HostOffsets o = q5_host_offsets(rows, cols, row, block, t);
+    const QHostOffsets o = q_host_offsets(5, rows, cols, row, block, t);
     uint32_t w[5];
     q5_encode_run(codes, w);
-    std::memcpy(bytes.data() + o.nib, w, 16);
+    std::memcpy(bytes.data() + o.lo, w, 16);
     std::memcpy(bytes.data() + o.hi, &w[4], 4);
     std::memcpy(bytes.data() + o.norm, &norm, 2);
   }
@@ -104,11 +104,11 @@ void place(const QuantTensor& t, HostQ5& dst, int first, int stride) {
   }, 16);
 }
 
-Q5Weight upload(Qwen35Gpu& model, const HostQ5& h, const std::string& what) {
-  Q5Weight w;
+QWeight upload(Qwen35Gpu& model, const HostQ5& h, const std::string& what) {
+  QWeight w;
   w.storage = model.weight_region(what, h.bytes.size());
   check(cudaMemcpy(w.storage.get(), h.bytes.data(), h.bytes.size(), cudaMemcpyHostToDevice), "cudaMemcpy(weights)");
-  w.m = q5_matrix_in(w.storage.get(), h.rows, h.cols);
+  w.m = q_matrix_in(w.storage.get(), 5, h.rows, h.cols);
   return w;
 }
 

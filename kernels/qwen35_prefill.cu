@@ -111,7 +111,7 @@ void Qwen35Gpu::prefill(const int32_t* tokens, int count, int pos, cudaStream_t 
   auto* act = sc.act.get<__nv_bfloat16>();
   float* proj = sc.proj.get<float>();
   const std::size_t wscratch = sc.weights.bytes() / 2;
-  auto linear = [&](const Q5Weight& m, float* out, int ldo, bool acc, int T) {
+  auto linear = [&](const QWeight& m, float* out, int ldo, bool acc, int T) {
     PrefillLinearArgs a;
     a.w = m.m;
     a.codebook = cb;

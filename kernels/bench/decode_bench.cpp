@@ -388,7 +388,7 @@ int run_bench(const std::vector<std::string>& args) {
       const char* name = which == 0 ? "gate_up 2x17408x5120" : which == 1 ? "down 5120x17408" : "in_proj (all layers)";
       auto run = [&] {
         for (auto& l : model->layers()) {
-          const Q5Matrix& m = which == 0 ? l.gate_up.m : which == 1 ? l.down.m : l.in_proj.m;
+          const QMatrix& m = which == 0 ? l.gate_up.m : which == 1 ? l.down.m : l.in_proj.m;
           GemvArgs a{m, in.get<float>(), nullptr, nullptr, 1e-6f, o.get<float>(), model->codebook_dev()};
           gemv_q5(a, GemvInput::Plain, which == 0 ? GemvOutput::SwiGlu : which == 1 ? GemvOutput::AddResidual : GemvOutput::Store, s);
         }
@@ -402,7 +402,7 @@ int run_bench(const std::vector<std::string>& args) {
       check(cudaGraphInstantiate(&ge, g, 0), "instantiate");
       uint64_t bytes = 0;
       for (auto& l : model->layers())
-        bytes += Q5Matrix::bytes_for((which == 0 ? l.gate_up.m : which == 1 ? l.down.m : l.in_proj.m).rows,
+        bytes += QMatrix::bytes_for(5, (which == 0 ? l.gate_up.m : which == 1 ? l.down.m : l.in_proj.m).rows,
                                      (which == 0 ? l.gate_up.m : which == 1 ? l.down.m : l.in_proj.m).cols);
       Timer t;
       std::vector<double> ms;
@@ -490,7 +490,7 @@ int run_bench(const std::vector<std::string>& args) {
     size_t maxK = 0, maxN = 0, maxW = 0;
     std::map<std::pair<int, int>, DeviceBuffer> ref_w;
     for (auto& l : model->layers())
-      for (const Q5Matrix* m : {&l.in_proj.m, &l.out_proj.m, &l.gate_up.m, &l.down.m}) {
+      for (const QMatrix* m : {&l.in_proj.m, &l.out_proj.m, &l.gate_up.m, &l.down.m}) {
         maxK = std::max<size_t>(maxK, m->cols);
         maxN = std::max<size_t>(maxN, m->rows);
         maxW = std::max<size_t>(maxW, size_t(m->rows) * m->cols);
@@ -515,11 +515,11 @@ int run_bench(const std::vector<std::string>& args) {
     for (int T : opt.prefill) {
       double flops = 0;
       for (auto& l : model->layers())
-        for (const Q5Matrix* m : {&l.in_proj.m, &l.out_proj.m, &l.gate_up.m, &l.down.m})
+        for (const QMatrix* m : {&l.in_proj.m, &l.out_proj.m, &l.gate_up.m, &l.down.m})
           flops += 2.0 * T * m->rows * m->cols;
       auto ours = [&] {
         for (auto& l : model->layers())
-          for (const Q5Matrix* m : {&l.in_proj.m, &l.out_proj.m, &l.gate_up.m, &l.down.m}) {
+          for (const QMatrix* m : {&l.in_proj.m, &l.out_proj.m, &l.gate_up.m, &l.down.m}) {
             rotate_rows_bf16(x.get<__nv_bfloat16>(), xr.get<__nv_bfloat16>(), T, m->cols, s);
             dequantize_q5_rotated(*m, model->codebook_dev(), wscratch.get<__nv_bfloat16>(), s);
             gemm_bf16_xwt(handle, xr.get<__nv_bfloat16>(), wscratch.get<__nv_bfloat16>(), y.get<__nv_bfloat16>(), T,
@@ -528,7 +528,7 @@ int run_bench(const std::vector<std::string>& args) {
       };
       auto base = [&] {
         for (auto& l : model->layers())
-          for (const Q5Matrix* m : {&l.in_proj.m, &l.out_proj.m, &l.gate_up.m, &l.down.m})
+          for (const QMatrix* m : {&l.in_proj.m, &l.out_proj.m, &l.gate_up.m, &l.down.m})
             gemm_bf16_xwt(handle, x.get<__nv_bfloat16>(), ref_w.at({m->rows, m->cols}).get<__nv_bfloat16>(),
                           y.get<__nv_bfloat16>(), T, m->rows, m->cols);
       };

@@ -21,7 +21,7 @@
 #include "cuda_check.h"
 #include "device_buffer.h"
 #include "gemv_q5.h"
-#include "q5_matrix.h"
+#include "q_matrix.h"
 #include "bench/bench_stats.h"
 
 namespace {
@@ -176,15 +176,15 @@ int run(int argc, char** argv) {
   // attention layer (in_proj 14336 rows), out_proj 5120 x 6144 in both.
   const int hidden = 5120, inter = 17408, value = 6144;
   struct Layer {
-    Q5Matrix in_proj, out_proj, gate_up, down;
+    QMatrix in_proj, out_proj, gate_up, down;
     bool attn;
   };
   std::vector<DeviceBuffer> store;
   std::vector<Layer> model;
   auto matrix = [&](int rows, int cols) {
-    store.emplace_back(Q5Matrix::bytes_for(rows, cols), "synthetic Q5 matrix");
+    store.emplace_back(QMatrix::bytes_for(5, rows, cols), "synthetic Q5 matrix");
     check(cudaMemset(store.back().get(), 0x3c, store.back().bytes()), "cudaMemset(matrix)");
-    return q5_matrix_in(store.back().get(), rows, cols);
+    return q_matrix_in(store.back().get(), 5, rows, cols);
   };
   for (int l = 0; l < layers; ++l) {
     const bool attn = (l + 1) % 4 == 0;
@@ -213,8 +213,8 @@ int run(int argc, char** argv) {
       gemv_q5(gu, GemvInput::RmsNorm1p, GemvOutput::SwiGlu, s);
       gemv_q5(dn, GemvInput::Plain, GemvOutput::AddResidual, s);
       if (record) {
-        const Q5Matrix* m[4] = {&w.in_proj, &w.out_proj, &w.gate_up, &w.down};
-        for (int k = 0; k < 4; ++k) seq.push_back({k, Q5Matrix::bytes_for(m[k]->rows, m[k]->cols)});
+        const QMatrix* m[4] = {&w.in_proj, &w.out_proj, &w.gate_up, &w.down};
+        for (int k = 0; k < 4; ++k) seq.push_back({k, QMatrix::bytes_for(5, m[k]->rows, m[k]->cols)});
       }
     }
   };

@@ -11,7 +11,7 @@
 #include "device_arenas.h"
 #include "gpu_test_util.h"
 #include "kv_cache.h"
-#include "q5_matrix.h"
+#include "q_matrix.h"
 #include "qwen35_gpu.h"
 #include "qwen35_plan.h"
 #include "qwen35_prefill.h"
@@ -110,19 +110,19 @@ TEST(ArenaCarver, TheBackendsWeightsFitThePlannedWeightsArena) {
     for (int l = 0; l < d.layers; ++l) {
       const std::string t = std::to_string(l);
       if (d.full_attention[l]) {
-        take(t + " q/k/v", Q5Matrix::bytes_for(d.heads * 512 + 2 * d.kv_heads * 256, d.hidden));
-        take(t + " o_proj", Q5Matrix::bytes_for(d.hidden, d.heads * 256));
+        take(t + " q/k/v", QMatrix::bytes_for(5, d.heads * 512 + 2 * d.kv_heads * 256, d.hidden));
+        take(t + " o_proj", QMatrix::bytes_for(5, d.hidden, d.heads * 256));
         take(t + " vectors", (2 * uint64_t(d.hidden) + 512) * 4);
       } else {
-        take(t + " in_proj", Q5Matrix::bytes_for(conv_c + d.hv * 128 + 2 * d.hv, d.hidden));
-        take(t + " out_proj", Q5Matrix::bytes_for(d.hidden, d.hv * 128));
+        take(t + " in_proj", QMatrix::bytes_for(5, conv_c + d.hv * 128 + 2 * d.hv, d.hidden));
+        take(t + " out_proj", QMatrix::bytes_for(5, d.hidden, d.hv * 128));
         take(t + " vectors", (2 * uint64_t(d.hidden) + uint64_t(conv_c) * 4 + 2 * d.hv + 128) * 4);
       }
-      take(t + " gate/up", Q5Matrix::bytes_for(2 * d.intermediate, d.hidden));
-      take(t + " down", Q5Matrix::bytes_for(d.hidden, d.intermediate));
+      take(t + " gate/up", QMatrix::bytes_for(5, 2 * d.intermediate, d.hidden));
+      take(t + " down", QMatrix::bytes_for(5, d.hidden, d.intermediate));
     }
     take("final norm", uint64_t(d.hidden) * 4);
-    take("lm_head", Q5Matrix::bytes_for(d.vocab, d.hidden));
+    take("lm_head", QMatrix::bytes_for(5, d.vocab, d.hidden));
     take("codebook", 32 * 4);
     take("KV codebooks", (16 + 8 + 4) * 4);
     // The plan holds the same bytes split per file tensor: only alignment may separate them.

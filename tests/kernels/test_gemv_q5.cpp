@@ -59,9 +59,9 @@ TEST(GemvQ5, LayoutOffsetsAreABijection) {
     for (int r = 0; r < rows; ++r)
       for (int b = 0; b < cols / 128; ++b)
         for (int t = 0; t < 4; ++t) {
-          const Q5HostOffsets o = q5_host_offsets(rows, cols, r, b, t);
-          ASSERT_LT(o.nib / 16, runs);
-          ++nib[o.nib / 16];
+          const QHostOffsets o = q_host_offsets(5, rows, cols, r, b, t);
+          ASSERT_LT(o.lo / 16, runs);
+          ++nib[o.lo / 16];
           ++hi[(o.hi - runs * 16) / 4];
           if (t == 0) ++norm[(o.norm - runs * 20) / 2];
         }
@@ -161,9 +161,9 @@ void run_case(const Case& c, uint64_t seed) {
   const auto packed = pack_bigendian(codes);
   Dev<uint8_t> dpacked(packed);
   Dev<uint16_t> dnorms(norms);
-  Dev<uint8_t> storage(Q5Matrix::bytes_for(c.rows, c.cols));
+  Dev<uint8_t> storage(QMatrix::bytes_for(5, c.rows, c.cols));
   storage.poison();
-  Q5Matrix m = q5_matrix_in(storage.p, c.rows, c.cols);
+  QMatrix m = q_matrix_in(storage.p, 5, c.rows, c.cols);
   repack_q5_bigendian(dpacked.p, reinterpret_cast<const __half*>(dnorms.p), m, nullptr);
   Dev<float> dx(x), dgate(gate), dnorm(norm_w), dtable(table);
   Dev<float> dout(expect.size());
@@ -233,12 +233,12 @@ TEST(GemvQ5, TraceStampsEveryCtaInOrder) {
   t.trace_ctas = sms;
   t.trace_next = 0;
   const int rows = 16 * sms * 3, cols = 512;  // three tiles per CTA
-  Dev<uint8_t> storage(Q5Matrix::bytes_for(rows, cols));
-  ASSERT_EQ(cudaMemset(storage.p, 0x5a, Q5Matrix::bytes_for(rows, cols)), cudaSuccess);
+  Dev<uint8_t> storage(QMatrix::bytes_for(5, rows, cols));
+  ASSERT_EQ(cudaMemset(storage.p, 0x5a, QMatrix::bytes_for(5, rows, cols)), cudaSuccess);
   const auto x = uniform(cols, -1.f, 1.f, 1);
   const auto table = asymmetric_table();
   Dev<float> dx(x), dtable(table), dout(rows);
-  GemvArgs a{q5_matrix_in(storage.p, rows, cols), dx.p, nullptr, nullptr, 1e-6f, dout.p, dtable.p};
+  GemvArgs a{q_matrix_in(storage.p, 5, rows, cols), dx.p, nullptr, nullptr, 1e-6f, dout.p, dtable.p};
   dout.poison();
   gemv_q5(a, GemvInput::Plain, GemvOutput::Store, nullptr);
   const auto traced = dout.download();

@@ -40,19 +40,19 @@ struct HostQ5 {
     for (int row = 0; row < rows; ++row)
       for (int b = 0; b < nb; ++b) {
         for (int j = 0; j < 128; ++j) {
-          // the run's five words where q5_matrix.h places them
-          const size_t i = q5_row_block(rows, cols, row, b) * 4 + j / 32;
+          // the run's five words where q_matrix.h places them
+          const size_t i = q_row_block(rows, cols, row, b) * 4 + j / 32;
           const uint32_t words[5] = {nib[i * 4], nib[i * 4 + 1], nib[i * 4 + 2], nib[i * 4 + 3], hi[i]};
           const int code = int(q5_decode_code(words, j % 32));
           cb[j] = table[code] / std::sqrt(128.0);
         }
         const auto w = matvec(H, cb.data(), 128);
         for (int j = 0; j < 128; ++j)
-          W[size_t(row) * cols + b * 128 + j] = half_to_float(norms[q5_row_block(rows, cols, row, b)]) * w[j];
+          W[size_t(row) * cols + b * 128 + j] = half_to_float(norms[q_row_block(rows, cols, row, b)]) * w[j];
       }
   }
-  Q5Matrix upload(Dev<uint8_t>& storage) const {
-    Q5Matrix m = q5_matrix_in(storage.p, rows, cols);
+  QMatrix upload(Dev<uint8_t>& storage) const {
+    QMatrix m = q_matrix_in(storage.p, 5, rows, cols);
     check(cudaMemcpy(const_cast<uint4*>(m.nib), nib.data(), nib.size() * 4, cudaMemcpyHostToDevice), "nib");
     check(cudaMemcpy(const_cast<uint32_t*>(m.hi), hi.data(), hi.size() * 4, cudaMemcpyHostToDevice), "hi");
     check(cudaMemcpy(const_cast<__half*>(m.norms), norms.data(), norms.size() * 2, cudaMemcpyHostToDevice), "norms");
@@ -74,8 +74,8 @@ void run(int tokens, int rows, int cols, uint64_t seed) {
       expect[size_t(t) * rows + r] = s;
     }
 
-  Dev<uint8_t> storage(Q5Matrix::bytes_for(rows, cols));
-  const Q5Matrix m = q.upload(storage);
+  Dev<uint8_t> storage(QMatrix::bytes_for(5, rows, cols));
+  const QMatrix m = q.upload(storage);
   const auto table = q5_table();
   Dev<float> dtable(table);
   Dev<uint16_t> dx(xb), dxr(xb.size()), dw(size_t(rows) * cols), dy(size_t(tokens) * rows);
@@ -114,9 +114,9 @@ void run_linear(int tokens, int rows, int cols, size_t scratch_rows, bool accumu
                (path == PrefillGemmPath::OnChip          ? " on chip"
                 : path == PrefillGemmPath::OnChipMmaSync ? " on chip (mma.sync)"
                                                          : " dequant+cuBLAS"));
-  Dev<uint8_t> storage(Q5Matrix::bytes_for(rows, cols));
-  const Q5Matrix m = q5_matrix_in(storage.p, rows, cols);
-  fill_random_q5(m, seed, 1.0f, nullptr);
+  Dev<uint8_t> storage(QMatrix::bytes_for(5, rows, cols));
+  const QMatrix m = q_matrix_in(storage.p, 5, rows, cols);
+  fill_random_q(m, seed, 1.0f, nullptr);
   const auto table = q5_table();
   Dev<float> dtable(table);
   Dev<uint16_t> dfull(size_t(rows) * cols);
@@ -189,7 +189,7 @@ TEST(PrefillLinear, RejectsBadShapes) {
 
 
 // prefill_gemm_q5 / _wgmma (codes decoded on chip) against CPU loops over the rotated-domain
-// weights norm * codebook[code] / sqrt(128), read with the reference decode of q5_matrix.h
+// weights norm * codebook[code] / sqrt(128), read with the reference decode of q_matrix.h
 // from random layout words (so every 5-bit pattern and both halves of a pair occur). Both
 // kernels round codebook / sqrt(128) once to bf16 (relative error <= 2^-9), apply the norm
 // in fp32 and accumulate in fp32 over at most 17408 terms (<= 17408 * 2^-24 ~ 1e-3 of
@@ -214,7 +214,7 @@ struct RotatedQ5 {
   std::vector<double> row(int r) const {  // stored row r, rotated domain
     std::vector<double> w(cols);
     for (int b = 0; b < cols / 128; ++b) {
-      const size_t rb = q5_row_block(rows, cols, r, b);
+      const size_t rb = q_row_block(rows, cols, r, b);
       const double n = half_to_float(norms[rb]);
       for (int run = 0; run < 4; ++run) {
         const size_t i = rb * 4 + run;
@@ -225,8 +225,8 @@ struct RotatedQ5 {
     }
     return w;
   }
-  Q5Matrix upload(Dev<uint8_t>& storage) const {
-    Q5Matrix m = q5_matrix_in(storage.p, rows, cols);
+  QMatrix upload(Dev<uint8_t>& storage) const {
+    QMatrix m = q_matrix_in(storage.p, 5, rows, cols);
     check(cudaMemcpy(const_cast<uint4*>(m.nib), nib.data(), nib.size() * 4, cudaMemcpyHostToDevice), "nib");
     check(cudaMemcpy(const_cast<uint32_t*>(m.hi), hi.data(), hi.size() * 4, cudaMemcpyHostToDevice), "hi");
     check(cudaMemcpy(const_cast<__half*>(m.norms), norms.data(), norms.size() * 2, cudaMemcpyHostToDevice), "norms");
@@ -242,8 +242,8 @@ void run_onchip(int tokens, int stored, int cols, int first, int count, bool acc
   SCOPED_TRACE(std::to_string(tokens) + " tokens, rows " + std::to_string(first) + "+" + std::to_string(count) + " of " +
                std::to_string(stored) + "x" + std::to_string(cols) + (accumulate ? " +=" : " ="));
   const RotatedQ5 q(stored, cols, seed);
-  Dev<uint8_t> storage(Q5Matrix::bytes_for(stored, cols));
-  const Q5Matrix m = q.upload(storage).row_slice(first, count);
+  Dev<uint8_t> storage(QMatrix::bytes_for(5, stored, cols));
+  const QMatrix m = q.upload(storage).row_slice(first, count);
   const auto xf = uniform(size_t(tokens) * cols, -1.f, 1.f, seed + 1);
   std::vector<uint16_t> xb(xf.size());
   for (size_t i = 0; i < xf.size(); ++i) xb[i] = to_bf16(xf[i]);
