@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "models/backend.h"
 #include "models/sampler.h"
+#include "session/chat_prompt.h"
 #include "session/model_loader.h"
 #include "session/session.h"
 #include "session/stop_strings.h"
@@ -108,12 +109,12 @@ class EngineSession final : public Session {
     const auto t0 = Clock::now();
     std::vector<ChatMessage> msgs = messages;
     std::vector<int32_t> prompt, history_part;
-    std::string rendered;
+    std::string generation_prompt;
     const int ctx = backend_->context_max();
     // Render and tokenize; the sliding policy drops the oldest whole turns (never the system
     // prompt, never the last message) until the prompt and one new token fit.
     for (;;) {
-      render(msgs, options, rendered, prompt, history_part);
+      render(msgs, options, generation_prompt, prompt, history_part);
       if (int64_t(prompt.size()) + 1 <= ctx) break;
       if (options.context_policy == ContextPolicy::Error || !drop_oldest_turn(msgs))
         throw_error(ErrorKind::ContextFull, "the conversation needs ", std::to_string(prompt.size()),
@@ -148,7 +149,7 @@ class EngineSession final : public Session {
     std::vector<int32_t> history = prompt;
     StreamDecoder decoder(*tokenizer_, false);
     chat::ReasoningSplitter::Options so;
-    so.start_in_reasoning = starts_in_reasoning(rendered);
+    so.start_in_reasoning = starts_in_reasoning(generation_prompt);
     chat::ReasoningSplitter splitter(so);
     StopStringFilter stops(options.stop_strings);
     bool stopped_by_string = false;
@@ -229,17 +230,23 @@ class EngineSession final : public Session {
   }
 
  private:
-  void render(const std::vector<ChatMessage>& msgs, const GenerationOptions& options, std::string& rendered,
+  // `generation_prompt`: what the template adds after the conversation to start the reply
+  // (markup only, unlike the rest of the prompt, which holds the messages).
+  void render(const std::vector<ChatMessage>& msgs, const GenerationOptions& options, std::string& generation_prompt,
               std::vector<int32_t>& prompt, std::vector<int32_t>& history_part) const {
     chat::RenderOptions ro;
     ro.enable_thinking = options.enable_thinking;
     if (!options.tools.is_null()) ro.tools = nlohmann::ordered_json::parse(options.tools.dump());
     const auto j = to_template_messages(msgs);
-    rendered = template_->render(j, ro);
-    prompt = tokenizer_->encode(rendered, true);
-    if (prompt.empty()) throw_error(ErrorKind::Template, "the chat template rendered an empty prompt");
+    ChatPrompt full = build_chat_prompt(*template_, *tokenizer_, j, ro);
+    if (full.ids.empty()) throw_error(ErrorKind::Template, "the chat template rendered an empty prompt");
     ro.add_generation_prompt = false;
-    history_part = tokenizer_->encode(template_->render(j, ro), true);
+    ChatPrompt history = build_chat_prompt(*template_, *tokenizer_, j, ro);
+    // A template whose history is not a prefix of the full prompt: the whole prompt is the
+    // only place to look for the reply's start.
+    generation_prompt = full.text.compare(0, history.text.size(), history.text) == 0 ? full.text.substr(history.text.size()) : full.text;
+    prompt = std::move(full.ids);
+    history_part = std::move(history.ids);
     history_part.resize(common_prefix(history_part, prompt));
   }
 
@@ -254,9 +261,11 @@ class EngineSession final : public Session {
     return true;
   }
 
-  static bool starts_in_reasoning(const std::string& rendered) {
-    const auto open = rendered.rfind("<think>");
-    return open != std::string::npos && rendered.find("</think>", open) == std::string::npos;
+  // Only the generation prompt counts: a "<think>" a user typed into a message must not make
+  // the whole reply count as reasoning.
+  static bool starts_in_reasoning(const std::string& generation_prompt) {
+    const auto open = generation_prompt.rfind("<think>");
+    return open != std::string::npos && generation_prompt.find("</think>", open) == std::string::npos;
   }
 
   void update_live_stats(int prompt_tokens, double prompt_s, int generated, double gen_s, double ttft) {

@@ -55,7 +55,14 @@ const AddedToken* AddedVocabulary::by_content(std::string_view content) const {
   return nullptr;
 }
 
-void AddedVocabulary::split(std::string_view text, bool normalized_set, bool allow_special, std::vector<Span>& out) const {
+bool AddedVocabulary::overlaps(std::span<const Tokenizer::ByteRange> ranges, std::size_t begin, std::size_t end) {
+  const auto it = std::upper_bound(ranges.begin(), ranges.end(), begin,
+                                   [](std::size_t at, const Tokenizer::ByteRange& r) { return at < r.end; });
+  return it != ranges.end() && it->begin < end;
+}
+
+void AddedVocabulary::split(std::string_view text, bool normalized_set, std::span<const Tokenizer::ByteRange> plain,
+                            std::vector<Span>& out) const {
   const Trie& trie = tries_[normalized_set ? 1 : 0];
   std::size_t emitted = 0;  // text before this is already in `out`
   std::size_t pos = 0;
@@ -87,7 +94,7 @@ void AddedVocabulary::split(std::string_view text, bool normalized_set, bool all
       const AddedToken& t = tokens_[best];
       std::size_t start = pos, stop = best_end;
       pos = best_end;  // the scan resumes after a match, kept or not
-      if (t.special && !allow_special) continue;
+      if (t.special && overlaps(plain, start, stop)) continue;
       if (t.single_word) {
         std::size_t s;
         const bool start_ok = start == 0 || !unicode::is_word(unicode::prev(text, start, s));

@@ -4,11 +4,13 @@
 // text), lstrip/rstrip (swallow neighbouring whitespace), single_word (only between
 // non-word characters), normalized (matched against the normalised text).
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "tokenizer/json_fields.h"
+#include "tokenizer/tokenizer.h"
 
 namespace hlwq {
 
@@ -31,8 +33,13 @@ class AddedVocabulary {
   };
   // Splits text into added-token matches and the text between them (HF's leftmost-longest,
   // non-overlapping scan). normalized_set: match the tokens flagged normalized (their content
-  // normalised) instead of the others. allow_special=false leaves special tokens as text.
-  void split(std::string_view text, bool normalized_set, bool allow_special, std::vector<Span>& out) const;
+  // normalised) instead of the others. A special token whose match overlaps one of `plain`
+  // (sorted byte ranges of text) stays text; the scan still resumes after it, as HF's does.
+  void split(std::string_view text, bool normalized_set, std::span<const Tokenizer::ByteRange> plain,
+             std::vector<Span>& out) const;
+
+  // Whether [begin, end) overlaps one of `ranges` (sorted, non-overlapping).
+  static bool overlaps(std::span<const Tokenizer::ByteRange> ranges, std::size_t begin, std::size_t end);
 
   const AddedToken* by_id(int32_t id) const;
   const AddedToken* by_content(std::string_view content) const;

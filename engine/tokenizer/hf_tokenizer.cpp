@@ -83,6 +83,12 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_file(const std::filesystem::path&
 }
 
 std::vector<int32_t> HfTokenizer::encode(std::string_view text, bool allow_special) const {
+  const ByteRange all{0, text.size()};
+  return encode_with_plain_spans(text, allow_special || text.empty() ? std::span<const ByteRange>{} : std::span(&all, 1));
+}
+
+std::vector<int32_t> HfTokenizer::encode_with_plain_spans(std::string_view text, std::span<const ByteRange> plain) const {
+  check_ranges(text, plain);
   // PCRE2 and the normalizer need valid UTF-8; say where it breaks instead of guessing.
   for (std::size_t i = 0; i < text.size();) {
     const std::size_t at = i;
@@ -94,7 +100,7 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text, bool allow_speci
   // 1. Tokens matched on the raw text; 2. in each gap, normalise, then tokens matched on the
   // normalised text; 3. the rest goes through the pre-tokenizer and the model.
   std::vector<AddedVocabulary::Span> raw, normed;
-  added_.split(text, false, allow_special, raw);
+  added_.split(text, false, plain, raw);
   for (const auto& span : raw) {
     if (span.id >= 0) {
       ids.push_back(span.id);
@@ -102,8 +108,13 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text, bool allow_speci
     }
     std::string piece(text.substr(span.begin, span.end - span.begin));
     if (normalizer_) normalizer_->normalize(piece);
+    // Offsets do not survive normalisation, so a gap that touches a plain range matches no
+    // special token flagged `normalized` anywhere (such tokens are rare: HF defaults special
+    // tokens to normalized=false).
+    const ByteRange whole{0, piece.size()};
+    const bool gap_plain = !piece.empty() && AddedVocabulary::overlaps(plain, span.begin, span.end);
     normed.clear();
-    added_.split(piece, true, allow_special, normed);
+    added_.split(piece, true, gap_plain ? std::span(&whole, 1) : std::span<const ByteRange>{}, normed);
     for (const auto& n : normed) {
       if (n.id >= 0)
         ids.push_back(n.id);
@@ -112,6 +123,13 @@ std::vector<int32_t> HfTokenizer::encode(std::string_view text, bool allow_speci
     }
   }
   return ids;
+}
+
+std::vector<std::string> HfTokenizer::special_token_texts() const {
+  std::vector<std::string> out;
+  for (const auto& t : added_.tokens())
+    if (t.special) out.push_back(t.content);
+  return out;
 }
 
 void HfTokenizer::encode_text(std::string text, bool at_text_start, std::vector<int32_t>& out) const {

@@ -21,6 +21,8 @@ class HfTokenizer final : public Tokenizer {
   static std::unique_ptr<HfTokenizer> from_file(const std::filesystem::path& path);
 
   std::vector<int32_t> encode(std::string_view text, bool allow_special = true) const override;
+  std::vector<int32_t> encode_with_plain_spans(std::string_view text, std::span<const ByteRange> plain) const override;
+  std::vector<std::string> special_token_texts() const override;
   std::optional<int32_t> token_to_id(std::string_view token) const override;
   std::string id_to_token(int32_t id) const override;
   int32_t vocab_size() const override { return id_limit_; }

@@ -28,6 +28,11 @@ std::vector<int32_t> SentencePieceTokenizer::encode(std::string_view text, bool)
   return {ids.begin(), ids.end()};
 }
 
+std::vector<int32_t> SentencePieceTokenizer::encode_with_plain_spans(std::string_view text, std::span<const ByteRange> plain) const {
+  check_ranges(text, plain);
+  return encode(text);
+}
+
 std::string SentencePieceTokenizer::decode(std::span<const int32_t> ids, bool skip_special) const {
   std::vector<int> keep;
   keep.reserve(ids.size());

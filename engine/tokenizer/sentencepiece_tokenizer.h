@@ -18,6 +18,8 @@ class SentencePieceTokenizer final : public Tokenizer {
   ~SentencePieceTokenizer() override;
 
   std::vector<int32_t> encode(std::string_view text, bool allow_special = true) const override;
+  std::vector<int32_t> encode_with_plain_spans(std::string_view text, std::span<const ByteRange> plain) const override;
+  std::vector<std::string> special_token_texts() const override { return {}; }
   std::string decode(std::span<const int32_t> ids, bool skip_special = false) const override;
   std::optional<int32_t> token_to_id(std::string_view token) const override;
   std::string id_to_token(int32_t id) const override;

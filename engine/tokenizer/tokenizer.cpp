@@ -48,6 +48,18 @@ std::unique_ptr<Tokenizer> Tokenizer::load(const fs::path& model_dir_or_file) {
   return load_sentencepiece(model_dir_or_file);
 }
 
+void Tokenizer::check_ranges(std::string_view text, std::span<const ByteRange> ranges) {
+  std::size_t after = 0;
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    const ByteRange& r = ranges[i];
+    if (r.begin < after || r.end <= r.begin || r.end > text.size())
+      throw_error(ErrorKind::InvalidArgument, "plain-text range ", std::to_string(i), " [", std::to_string(r.begin), ", ",
+                  std::to_string(r.end), ") is empty, unsorted, overlaps the one before or lies outside the ",
+                  std::to_string(text.size()), "-byte text");
+    after = r.end;
+  }
+}
+
 std::string Tokenizer::decode(std::span<const int32_t> ids, bool skip_special) const {
   std::string bytes, run;
   Position at;

@@ -30,6 +30,22 @@ class Tokenizer {
   // plain text (user input that contains "<|im_end|>" must not end a turn).
   virtual std::vector<int32_t> encode(std::string_view text, bool allow_special = true) const = 0;
 
+  // Bytes [begin, end) of a text.
+  struct ByteRange {
+    std::size_t begin = 0, end = 0;
+  };
+  // encode(text, true), except that a special token is not matched where its string overlaps
+  // one of `plain` (non-empty, sorted, non-overlapping): there it is plain text, as encode(text, false)
+  // makes it everywhere. A chat prompt passes the special-token strings that came from the
+  // messages, so the template's markup keeps its control tokens while a user's "<|im_end|>"
+  // cannot end a turn. Non-special added tokens (<think>) still match, as in HF's
+  // encode_special_tokens. With no ranges the ids are exactly encode(text, true)'s.
+  // Throws Error{InvalidArgument} for a range that is unsorted or outside the text.
+  virtual std::vector<int32_t> encode_with_plain_spans(std::string_view text, std::span<const ByteRange> plain) const = 0;
+  // The strings encode(text, true) turns into special tokens (what encode_with_plain_spans
+  // can switch off); empty when the format never matches control tokens in text.
+  virtual std::vector<std::string> special_token_texts() const = 0;
+
   // Always valid UTF-8: bytes that do not form a character become U+FFFD.
   // Throws Error{InvalidArgument} for an id outside [0, vocab_size()).
   virtual std::string decode(std::span<const int32_t> ids, bool skip_special = false) const;
@@ -55,6 +71,10 @@ class Tokenizer {
   // A token that stands for one raw byte under HF's ByteFallback decoder, which judges a run of
   // them as a whole: a run that is not valid UTF-8 becomes one U+FFFD per byte.
   virtual bool is_fallback_byte(int32_t) const { return false; }
+
+ protected:
+  // The check encode_with_plain_spans promises: throws Error{InvalidArgument} naming the range.
+  static void check_ranges(std::string_view text, std::span<const ByteRange> ranges);
 };
 
 // Turns a stream of generated ids into text pieces: never emits half a UTF-8 character and

@@ -17,6 +17,9 @@ regex isolated, ByteLevel without its own regex, ByteLevel decoder, ChatML added
   metaspace/    as spbpe but with the Metaspace pre-tokenizer (prepend_scheme "first") and decoder
   spm/          a small sentencepiece model trained here on a corpus slice (if importable)
 
+qwen2 and qwen35 also get plain_spans.bin: chat prompts with special-token strings inside
+their messages (plain_span_cases.py).
+
 Each folder gets cases.bin: the texts (corpus chunks from every book plus hand-made hard
 cases) with the ids the reference library gives, and decode cases: id sequences (random,
 including ones that split UTF-8 characters) with the reference's decoded text.
@@ -34,6 +37,7 @@ import random
 import struct
 import sys
 
+from plain_span_cases import write_plain_span_cases
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
 QWEN2_REGEX = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"
@@ -229,7 +233,7 @@ def trained_sp_style(corpus_dir, metaspace):
     return tok.to_str()
 
 
-def hf_fixture(out_dir, name, tok_json, texts, rng, random_decodes=True):
+def hf_fixture(out_dir, name, tok_json, texts, rng, random_decodes=True, prompts=0):
     d = os.path.join(out_dir, name)
     os.makedirs(d, exist_ok=True)
     path = os.path.join(d, "tokenizer.json")
@@ -251,6 +255,8 @@ def hf_fixture(out_dir, name, tok_json, texts, rng, random_decodes=True):
     if random_decodes:
         recs += decode_cases(tok, encoded, tok.get_vocab_size(with_added_tokens=True), rng)
     write_cases(os.path.join(d, "cases.bin"), recs)
+    if prompts:
+        write_plain_span_cases(tok, os.path.join(d, "plain_spans.bin"), texts, random.Random(name), prompts)
     return len(recs)
 
 
@@ -300,9 +306,10 @@ def main():
     vocab, merges = qwen_bpe(os.path.join(args.reference, "tokenizers", "qwen2"))
     qwen3 = [AddedToken(c, special=s, normalized=False) for c, s in QWEN3_ADDED]
     counts = {
-        "qwen2": hf_fixture(args.out, "qwen2", build(vocab, merges, QWEN2_REGEX, qwen3, True), texts, rng),
+        "qwen2": hf_fixture(args.out, "qwen2", build(vocab, merges, QWEN2_REGEX, qwen3, True), texts, rng, prompts=400),
         "qwen35": hf_fixture(args.out, "qwen35",
-                             build(vocab, merges, QWEN35_REGEX, qwen3 + FLAG_TOKENS, True), texts + unicode_sweep(), rng),
+                             build(vocab, merges, QWEN35_REGEX, qwen3 + FLAG_TOKENS, True), texts + unicode_sweep(), rng,
+                             prompts=200),
         "qwen2_pairs": hf_fixture(args.out, "qwen2_pairs",
                                   build(vocab, merges, QWEN2_REGEX, qwen3, False), texts, rng),
     }

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
@@ -22,10 +23,14 @@ std::optional<fs::path> reference_fixtures(std::string* why) {
   fs::create_directories(dir);
   const int lock = ::open((dir / ".lock").c_str(), O_CREAT | O_RDWR, 0644);
   if (lock < 0 || ::flock(lock, LOCK_EX) != 0) throw std::runtime_error("cannot lock " + (dir / ".lock").string());
-  // Rebuild when the script is newer than the last build (or the build never finished).
+  // Rebuild when the script or a module beside it is newer than the last build (or the build
+  // never finished).
   const fs::path stamp = dir / "done";
   const fs::path script = HLWQ_TOKENIZER_FIXTURE_SCRIPT;
-  if (!fs::exists(stamp) || fs::last_write_time(stamp) < fs::last_write_time(script)) {
+  auto newest = fs::last_write_time(script);
+  for (const auto& e : fs::directory_iterator(script.parent_path()))
+    if (e.path().extension() == ".py") newest = std::max(newest, e.last_write_time());
+  if (!fs::exists(stamp) || fs::last_write_time(stamp) < newest) {
     fs::remove(stamp);
     const std::string cmd = std::string("'") + HLWQ_VENV_PYTHON + "' '" + script.string() + "' --reference '" + ref + "' --out '" +
                             dir.string() + "' > '" + (dir / "log.txt").string() + "' 2>&1";
@@ -54,6 +59,34 @@ std::vector<Case> read_cases(const fs::path& file) {
     if (!u32(n)) throw std::runtime_error("truncated " + file.string());
     c.text.resize(n);
     in.read(c.text.data(), n);
+    if (!u32(n)) throw std::runtime_error("truncated " + file.string());
+    c.ids.resize(n);
+    in.read(reinterpret_cast<char*>(c.ids.data()), static_cast<std::streamsize>(n) * 4);
+    if (!in) throw std::runtime_error("truncated " + file.string());
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<PromptCase> read_prompt_cases(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot open " + file.string());
+  std::vector<PromptCase> out;
+  auto u32 = [&](uint32_t& v) { return static_cast<bool>(in.read(reinterpret_cast<char*>(&v), 4)); };
+  auto ranges = [&](std::vector<Tokenizer::ByteRange>& rs) {
+    uint32_t n = 0, b = 0, e = 0;
+    if (!u32(n)) throw std::runtime_error("truncated " + file.string());
+    for (uint32_t i = 0; i < n; ++i) {
+      if (!u32(b) || !u32(e)) throw std::runtime_error("truncated " + file.string());
+      rs.push_back({b, e});
+    }
+  };
+  for (uint32_t n = 0; u32(n);) {
+    PromptCase c;
+    c.text.resize(n);
+    in.read(c.text.data(), n);
+    ranges(c.contents);
+    ranges(c.forged);
     if (!u32(n)) throw std::runtime_error("truncated " + file.string());
     c.ids.resize(n);
     in.read(reinterpret_cast<char*>(c.ids.data()), static_cast<std::streamsize>(n) * 4);

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "tokenizer/tokenizer.h"
+
 namespace hlwq::test {
 
 struct Case {
@@ -19,5 +21,14 @@ struct Case {
 // The fixture folder, or nullopt (with *why set) when HLWQ_REFERENCE_DATA is unset.
 std::optional<std::filesystem::path> reference_fixtures(std::string* why);
 std::vector<Case> read_cases(const std::filesystem::path& file);
+
+// A chat prompt from plain_span_cases.py: the byte ranges of its message contents, the
+// special-token strings inside them, and the reference ids.
+struct PromptCase {
+  std::string text;
+  std::vector<Tokenizer::ByteRange> contents, forged;
+  std::vector<int32_t> ids;
+};
+std::vector<PromptCase> read_prompt_cases(const std::filesystem::path& file);
 
 }  // namespace hlwq::test

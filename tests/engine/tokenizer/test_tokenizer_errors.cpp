@@ -57,6 +57,28 @@ TEST(TokenizerErrors, GoodMinimalFileLoads) {
   EXPECT_EQ(tok->vocab_size(), 3);
 }
 
+TEST(TokenizerErrors, BadPlainRangesNameTheRange) {
+  TempDir dir;
+  auto tok = Tokenizer::load(dir.write("tokenizer.json", R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2},
+      "merges": ["a b"]}, "added_tokens": [{"id": 3, "content": "<e>", "special": true}]})"));
+  const std::string text = "ab<e>ab";
+  using R = Tokenizer::ByteRange;
+  EXPECT_EQ(tok->encode_with_plain_spans(text, {}), tok->encode(text, true));
+  EXPECT_EQ(tok->encode_with_plain_spans(text, std::vector<R>{{2, 5}}), tok->encode(text, false));
+  EXPECT_EQ(tok->encode_with_plain_spans(text, std::vector<R>{{4, 6}}), tok->encode(text, false));  // overlap is enough
+  EXPECT_EQ(tok->encode_with_plain_spans(text, std::vector<R>{{0, 2}, {5, 7}}), tok->encode(text, true));
+  for (const auto& bad : {std::vector<R>{{3, 9}}, std::vector<R>{{4, 4}}, std::vector<R>{{4, 6}, {0, 2}}, std::vector<R>{{0, 3}, {2, 4}}}) {
+    try {
+      tok->encode_with_plain_spans(text, bad);
+      ADD_FAILURE() << "no error for a bad range";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::InvalidArgument);
+      EXPECT_NE(std::string(e.what()).find("plain-text range"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(tok->special_token_texts(), std::vector<std::string>{"<e>"});
+}
+
 TEST(TokenizerErrors, UnparsableJson) { expect_error("{\"model\": ", ErrorKind::BadJson, {"tokenizer.json"}); }
 
 TEST(TokenizerErrors, UnknownModelType) {
