@@ -54,7 +54,7 @@ class CudaBackend final : public ModelBackend {
     planner::PlanOptions po;
     po.context_length = opt.context_length;
     po.kv = opt.kv;
-    const planner::Plan plan = plan_for_device(config_, po, src.name);
+    const planner::Plan plan = plan_for_device(model_spec_for(config_, *src.weights, src.name), po);  // per-Linear widths
     if (!plan.fits())
       throw_error(ErrorKind::OutOfMemory, "CUDA backend: ", src.name, " does not fit on ", device_, ": ", describe_plan(plan));
     model_ = Qwen35Gpu::from_weights(config_, *src.weights, plan);  // cache ready for the context

@@ -8,7 +8,7 @@
 #include "prefill_gemm_q5.h"
 #include "prefill_gemm_q5_wgmma.h"
 #include "prefill_linear.h"
-#include "q5_dequant.h"
+#include "q_dequant.h"
 
 namespace hlwq::cuda {
 
@@ -64,7 +64,10 @@ void prefill_linear(cublasHandle_t handle, const PrefillLinearArgs& a, cudaStrea
     throw_error(ErrorKind::InvalidArgument, "prefill_linear: tokens ", std::to_string(a.tokens), ", matrix ",
                 std::to_string(n), "x", std::to_string(k), ", ldo ", std::to_string(a.ldo), ", scratch ",
                 std::to_string(a.scratch_elems), " elements");
-  const PrefillGemmPath path = a.path == PrefillGemmPath::Auto ? prefill_gemm_path(a.tokens, n, k) : a.path;
+  // The on-chip GEMMs decode Q5 only: other widths always expand (q_dequant.h takes all three).
+  const PrefillGemmPath path = a.w.bits != 5                ? PrefillGemmPath::DequantCublas
+                               : a.path == PrefillGemmPath::Auto ? prefill_gemm_path(a.tokens, n, k)
+                                                                 : a.path;
   if (path == PrefillGemmPath::OnChip || path == PrefillGemmPath::OnChipMmaSync) {
     const PrefillGemmQ5Args& g = a;
     // The wgmma kernel permutes the activations into the (here unused) weight scratch.
@@ -76,7 +79,7 @@ void prefill_linear(cublasHandle_t handle, const PrefillLinearArgs& a, cudaStrea
   const int slice = int(std::min<std::size_t>(std::size_t(n), slice_rows(a.scratch_elems, k)));
   for (int r0 = 0; r0 < n; r0 += slice) {
     const int rows = std::min(slice, n - r0);
-    dequantize_q5_rotated(a.w.row_slice(r0, rows), a.codebook, a.scratch, stream);
+    dequantize_rotated(a.w.row_slice(r0, rows), a.codebook, a.scratch, stream);
     gemm_slice(handle, a, a.scratch, r0, rows);
   }
 }

@@ -1,8 +1,8 @@
 #pragma once
-// One Q5 Linear over a chunk of T rows (prefill), by whichever of two paths is faster for
+// One HLWQ Linear over a chunk of T rows (prefill), by whichever of two paths is faster for
 // the shape (prefill_gemm_path, measured): the codes decoded on chip inside a tensor-core
-// GEMM (prefill_gemm_q5.h), or expanded to bf16 in the rotated domain (q5_dequant.h) a row
-// slice at a time into a bounded scratch and multiplied by cuBLAS. Both take the already
+// GEMM (prefill_gemm_q5.h, Q5 only), or expanded to bf16 in the rotated domain (q_dequant.h,
+// any width) a row slice at a time into a bounded scratch and multiplied by cuBLAS. Both take the already
 // rotated bf16 activations, accumulate in fp32 and store or add (the residual) an fp32 result.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
@@ -27,7 +27,7 @@ PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols);
 struct PrefillLinearArgs : PrefillGemmQ5Args {
   __nv_bfloat16* scratch = nullptr;    // expanded weight rows
   std::size_t scratch_elems = 0;       // at least w.cols (one row); more rows = fewer GEMMs
-  PrefillGemmPath path = PrefillGemmPath::Auto;
+  PrefillGemmPath path = PrefillGemmPath::Auto;  // Q4/Q3 matrices expand whatever is asked
 };
 
 void prefill_linear(cublasHandle_t handle, const PrefillLinearArgs& args, cudaStream_t stream);

@@ -3,9 +3,12 @@
 // headers are C++20 and the CUDA sources compile as C++17.
 #include <cuda_runtime.h>
 
+#include <map>
+
 #include "core/error.h"
 #include "cuda_check.h"
 #include "device_arenas.h"
+#include "formats/weights.h"
 #include "planner/weight_inventory.h"
 #include "qwen35_gpu.h"
 #include "qwen35_plan.h"
@@ -64,8 +67,32 @@ qwen35::Config config_for(const Qwen35Dims& d) {
   return c;
 }
 
-Plan plan_for_device(const qwen35::Config& config, const planner::PlanOptions& options, const std::string& name) {
-  planner::ModelSpec model{config, 5, true, name};
+planner::ModelSpec model_spec_for(const Qwen35Dims& dims, const std::string& name) {
+  planner::ModelSpec model{config_for(dims), dims.weight_bits, true, name, {}};
+  return model;
+}
+
+planner::ModelSpec model_spec_for(const qwen35::Config& config, const WeightStore& store, const std::string& name) {
+  planner::ModelSpec model{config, 5, true, name, {}};
+  const std::string embed = planner::embedding_shape(config).name;
+  std::map<std::string, int> bits;  // Linear -> its tensor's width
+  std::map<int, int> count;         // width -> Linears
+  for (const planner::TensorShape& t : planner::weight_inventory(config)) {
+    if (!t.linear) continue;
+    const QuantTensor* q = store.quant(t.name == "lm_head.weight" && !store.contains(t.name) ? embed : t.name);
+    if (!q) continue;
+    bits[t.name] = q->bits;
+    ++count[q->bits];
+  }
+  int most = 0;
+  for (const auto& [b, n] : count)
+    if (n > most) most = n, model.weight_bits = b;
+  for (const auto& [linear, b] : bits)
+    if (b != model.weight_bits) model.linear_bits[linear] = b;
+  return model;
+}
+
+Plan plan_for_device(const planner::ModelSpec& model, const planner::PlanOptions& options) {
   return planner::make_plan(model, detect_gpu(), options);
 }
 
@@ -77,18 +104,20 @@ Qwen35Gpu::~Qwen35Gpu() {
 }
 
 std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& dims, uint64_t seed, bool embedding_on_host) {
-  return synthetic(dims, seed, plan_for_device(config_for(dims), initial_options(embedding_on_host), "synthetic"));
+  return synthetic(dims, seed, plan_for_device(model_spec_for(dims, "synthetic"), initial_options(embedding_on_host)));
 }
 
 std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& config, const WeightStore& store,
                                                    bool embedding_on_host) {
-  return from_weights(config, store, plan_for_device(config, initial_options(embedding_on_host), "checkpoint"));
+  return from_weights(config, store,
+                      plan_for_device(model_spec_for(config, store, "checkpoint"), initial_options(embedding_on_host)));
 }
 
 void Qwen35Gpu::adopt_plan(const Plan& plan) {
-  if (plan.model.weight_bits != 5)
-    throw_error(ErrorKind::UnsupportedArch, "CUDA backend: the plan is for ", std::to_string(plan.model.weight_bits),
-                "-bit weights; the kernels take 5-bit codes");
+  for (int bits : plan.model.widths())
+    if (!q_bits_supported(bits))
+      throw_error(ErrorKind::UnsupportedArch, "CUDA backend: the plan has ", std::to_string(bits),
+                  "-bit weights; the kernels take 5-, 4- and 3-bit codes");
   memory_ = std::make_unique<Memory>(Memory{plan, DeviceArenas(plan)});
 }
 

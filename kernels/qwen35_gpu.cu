@@ -36,10 +36,11 @@ __global__ void fill_half_kernel(__half* p, size_t n, float lo, float hi, uint64
     p[i] = __float2half(lo + (hi - lo) * (hash32(seed * 0x100000001b3ull + i) & 0xffffff) * (1.0f / 16777216.0f));
 }
 
-QWeight make_q5(Qwen35Gpu& model, int rows, int cols, uint64_t seed, cudaStream_t stream, const std::string& what) {
+QWeight make_q(Qwen35Gpu& model, int rows, int cols, uint64_t seed, cudaStream_t stream, const std::string& what) {
+  const int bits = model.dims().weight_bits;
   QWeight w;
-  w.storage = model.weight_region(what, QMatrix::bytes_for(5, rows, cols));
-  w.m = q_matrix_in(w.storage.get(), 5, rows, cols);
+  w.storage = model.weight_region(what, QMatrix::bytes_for(bits, rows, cols));
+  w.m = q_matrix_in(w.storage.get(), bits, rows, cols);
   fill_random_q(w.m, seed, std::sqrt(128.0f / cols), stream);
   return w;
 }
@@ -62,6 +63,39 @@ std::vector<float> symmetric(const float* half, int n) {
 }
 
 }  // namespace
+
+std::vector<float> converged_codebook(int bits) {
+  switch (bits) {
+    case 5: return symmetric(kQ5, 16);
+    case 4: return symmetric(kQ4, 8);
+    case 3: return symmetric(kQ3, 4);
+    case 2: return symmetric(kQ2, 2);
+  }
+  throw_error(ErrorKind::InvalidArgument, "no converged codebook for ", std::to_string(bits), " bits (2..5)");
+}
+
+void Qwen35Gpu::upload_codebooks(const std::vector<float> (&tables)[6]) {
+  for (int bits = 3; bits <= 5; ++bits) {
+    codebooks_[bits - 3] = nullptr;
+    if (tables[bits].empty()) continue;
+    if (tables[bits].size() != std::size_t(1) << bits)
+      throw_error(ErrorKind::Internal, "codebook for ", std::to_string(bits), " bits has ", std::to_string(tables[bits].size()),
+                  " entries");
+    codebook_storage_[bits - 3] = weight_region("codebook q" + std::to_string(bits), tables[bits].size() * sizeof(float));
+    check(cudaMemcpy(codebook_storage_[bits - 3].get(), tables[bits].data(), tables[bits].size() * sizeof(float),
+                     cudaMemcpyHostToDevice),
+          "cudaMemcpy(codebook)");
+    codebooks_[bits - 3] = codebook_storage_[bits - 3].get<float>();
+  }
+  auto point = [&](QWeight& w) {
+    w.codebook = codebook_dev(w.m.bits);
+    if (!w.codebook)
+      throw_error(ErrorKind::Internal, "no codebook uploaded for a ", std::to_string(w.m.bits), "-bit matrix");
+  };
+  for (LayerWeights& l : layers_)
+    for (QWeight* w : {&l.in_proj, &l.out_proj, &l.gate_up, &l.down}) point(*w);
+  point(lm_head_);
+}
 
 void fill_uniform(float* dev, std::size_t n, float lo, float hi, uint64_t seed, cudaStream_t stream) {
   fill_uniform_kernel<<<1024, 256, 0, stream>>>(dev, n, lo, hi, seed);
@@ -110,8 +144,8 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t se
       fill_uniform(p, 512, -0.1f, 0.1f, ls + 1, s);
       w.q_norm = p;
       w.k_norm = p + 256;
-      w.in_proj = make_q5(*m, d.heads * 512 + 2 * d.kv_heads * 256, d.hidden, ls + 2, s, tag + " q/k/v");
-      w.out_proj = make_q5(*m, d.hidden, d.heads * 256, ls + 3, s, tag + " o_proj");
+      w.in_proj = make_q(*m, d.heads * 512 + 2 * d.kv_heads * 256, d.hidden, ls + 2, s, tag + " q/k/v");
+      w.out_proj = make_q(*m, d.hidden, d.heads * 256, ls + 3, s, tag + " o_proj");
     } else {
       fill_uniform(p, std::size_t(conv_c) * 4, -0.5f, 0.5f, ls + 1, s);
       w.conv_w = p;
@@ -122,20 +156,20 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t se
       w.a_log = p + 128;
       fill_uniform(p + 128 + d.hv, d.hv, -0.5f, 0.5f, ls + 5, s);
       w.dt_bias = p + 128 + d.hv;
-      w.in_proj = make_q5(*m, conv_c + d.hv * 128 + 2 * d.hv, d.hidden, ls + 2, s, tag + " in_proj");
-      w.out_proj = make_q5(*m, d.hidden, d.hv * 128, ls + 3, s, tag + " out_proj");
+      w.in_proj = make_q(*m, conv_c + d.hv * 128 + 2 * d.hv, d.hidden, ls + 2, s, tag + " in_proj");
+      w.out_proj = make_q(*m, d.hidden, d.hv * 128, ls + 3, s, tag + " out_proj");
     }
-    w.gate_up = make_q5(*m, 2 * d.intermediate, d.hidden, ls + 7, s, tag + " gate/up");
-    w.down = make_q5(*m, d.hidden, d.intermediate, ls + 8, s, tag + " down");
+    w.gate_up = make_q(*m, 2 * d.intermediate, d.hidden, ls + 7, s, tag + " gate/up");
+    w.down = make_q(*m, d.hidden, d.intermediate, ls + 8, s, tag + " down");
     m->layers_.push_back(std::move(w));
   }
   m->final_norm_ = m->weight_region("final norm", d.hidden * sizeof(float));
   fill_uniform(m->final_norm_.get<float>(), d.hidden, -0.1f, 0.1f, seed + 7, s);
-  m->lm_head_ = make_q5(*m, d.vocab, d.hidden, seed * 1000 + 999, s, "lm_head");
+  m->lm_head_ = make_q(*m, d.vocab, d.hidden, seed * 1000 + 999, s, "lm_head");
 
-  const std::vector<float> q5 = symmetric(kQ5, 16);
-  m->codebook_ = m->weight_region("codebook", 32 * sizeof(float));
-  check(cudaMemcpy(m->codebook_.get(), q5.data(), 32 * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy(codebook)");
+  std::vector<float> tables[6];
+  tables[d.weight_bits] = converged_codebook(d.weight_bits);
+  m->upload_codebooks(tables);
   m->upload_kv_codebooks();
 
   // Embedding: bf16 [vocab][hidden]; a repeated random block is as good as fresh noise here.
@@ -176,7 +210,7 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::synthetic(const Qwen35Dims& d, uint64_t se
 
 void Qwen35Gpu::upload_kv_codebooks() {
   const std::vector<float> q4 = symmetric(kQ4, 8), q3 = symmetric(kQ3, 4), q2 = symmetric(kQ2, 2);
-  const std::vector<float> q5 = symmetric(kQ5, 16);  // KV codes always use the converged table
+  const std::vector<float> q5 = converged_codebook(5);  // KV codes always use the converged table
   kv_codebooks_ = weight_region("KV codebooks", (16 + 8 + 4 + 32) * sizeof(float));  // Q4 | Q3 | Q2 | Q5
   float* kvb = kv_codebooks_.get<float>();
   check(cudaMemcpy(kvb, q4.data(), 16 * 4, cudaMemcpyHostToDevice), "cudaMemcpy(KV codebook)");
@@ -305,7 +339,6 @@ void Qwen35Gpu::enqueue_forward(cudaStream_t s, bool long_context, const int32_t
   float* proj = proj_.get<float>();
   float* mix = mix_.get<float>();
   float* h = h_.get<float>();
-  const float* cb = codebook_.get<float>();
   auto mark = [&](const char* label) {
     if (probe_) probe_(label);
   };
@@ -315,7 +348,7 @@ void Qwen35Gpu::enqueue_forward(cudaStream_t s, bool long_context, const int32_t
   int delta_i = 0;
   for (int l = 0; l < d.layers; ++l) {
     const LayerWeights& w = layers_[l];
-    GemvArgs in{w.in_proj.m, x, nullptr, w.norm1, d.eps, proj, cb};
+    GemvArgs in{w.in_proj.m, x, nullptr, w.norm1, d.eps, proj, w.in_proj.codebook};
     if (gemv) gemv_q5(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
     mark(d.full_attention[l] ? "GEMV q/k/v (attention in_proj)" : "GEMV in_proj (DeltaNet)");
     if (d.full_attention[l]) {
@@ -342,7 +375,7 @@ void Qwen35Gpu::enqueue_forward(cudaStream_t s, bool long_context, const int32_t
       a.out = mix;
       if (!(drop_ & kDropAttention)) attention_decode(a, s);
       mark("attention decode (prep + split + combine)");
-      GemvArgs o{w.out_proj.m, mix, nullptr, nullptr, d.eps, x, cb};
+      GemvArgs o{w.out_proj.m, mix, nullptr, nullptr, d.eps, x, w.out_proj.codebook};
       if (gemv) gemv_q5(o, GemvInput::Plain, GemvOutput::AddResidual, s);
       mark("GEMV o_proj (attention)");
     } else {
@@ -359,19 +392,19 @@ void Qwen35Gpu::enqueue_forward(cudaStream_t s, bool long_context, const int32_t
       a.hv = d.hv;
       if (!(drop_ & kDropDeltaNet)) deltanet_step(a, s);
       mark("DeltaNet step");
-      GemvArgs o{w.out_proj.m, mix, proj + a.z_offset(), w.out_norm, d.eps, x, cb};
+      GemvArgs o{w.out_proj.m, mix, proj + a.z_offset(), w.out_norm, d.eps, x, w.out_proj.codebook};
       if (gemv) gemv_q5(o, GemvInput::GatedNorm, GemvOutput::AddResidual, s);
       mark("GEMV out_proj (DeltaNet)");
       ++delta_i;
     }
-    GemvArgs gu{w.gate_up.m, x, nullptr, w.norm2, d.eps, h, cb};
+    GemvArgs gu{w.gate_up.m, x, nullptr, w.norm2, d.eps, h, w.gate_up.codebook};
     if (gemv) gemv_q5(gu, GemvInput::RmsNorm1p, GemvOutput::SwiGlu, s);
     mark("GEMV gate/up");
-    GemvArgs dn{w.down.m, h, nullptr, nullptr, d.eps, x, cb};
+    GemvArgs dn{w.down.m, h, nullptr, nullptr, d.eps, x, w.down.codebook};
     if (gemv) gemv_q5(dn, GemvInput::Plain, GemvOutput::AddResidual, s);
     mark("GEMV down");
   }
-  GemvArgs head{lm_head_.m, x, nullptr, final_norm_.get<float>(), d.eps, logits_.get<float>(), cb};
+  GemvArgs head{lm_head_.m, x, nullptr, final_norm_.get<float>(), d.eps, logits_.get<float>(), lm_head_.codebook};
   if (gemv) gemv_q5(head, GemvInput::RmsNorm1p, GemvOutput::Store, s);
   mark("GEMV lm_head");
 }

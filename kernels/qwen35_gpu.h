@@ -1,7 +1,8 @@
 #pragma once
-// A Qwen3.5 text model resident on the GPU with codes at 5 bits, and its decode step
-// (embedding -> 64 x (mixer + MLP) -> norm -> lm_head -> greedy pick) captured as one CUDA
-// graph. Weights come from a synthetic generator (hlwq bench) or, later, a WeightStore.
+// A Qwen3.5 text model resident on the GPU with codes at 5, 4 or 3 bits (each Linear its own
+// width), and its decode step (embedding -> 64 x (mixer + MLP) -> norm -> lm_head -> greedy
+// pick) captured as one CUDA graph. Weights come from a synthetic generator (hlwq bench) or a
+// WeightStore (qwen35_load.cpp).
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
@@ -37,6 +38,7 @@ struct Qwen35Dims {
   int rotary_dim = 64;
   float rope_theta = 1e7f, eps = 1e-6f;
   std::vector<bool> full_attention;  // per layer
+  int weight_bits = 5;  // synthetic models: every Linear's width (a checkpoint's come from its tensors)
   // The named preset sizes of the spec's table: "27B", "9B", "4B", "2B", "0.8B".
   static Qwen35Dims preset(const std::string& name);
 };
@@ -44,6 +46,7 @@ struct Qwen35Dims {
 struct QWeight {
   DeviceBuffer storage;
   QMatrix m;
+  const float* codebook = nullptr;  // device, 2^m.bits centroids: the model's table for that width
 };
 
 struct LayerWeights {
@@ -75,9 +78,11 @@ class Qwen35Gpu {
   // the plan's arenas are allocated first, the embedding goes where the plan put it, and the
   // cache is ready for the plan's context and KV mode.
   static std::unique_ptr<Qwen35Gpu> synthetic(const Qwen35Dims& dims, uint64_t seed, const planner::Plan& plan);
-  // A real checkpoint (qwen35_load.cpp): every Linear must be 5-bit HLWQ codes sharing one
-  // codebook; they are repacked into the GEMV layout and fused (q/k/v, qkv/z/b/a, gate/up).
-  // Throws Error{UnsupportedArch} for shapes or widths the kernels do not cover.
+  // A real checkpoint (qwen35_load.cpp): every Linear must be 5-, 4- or 3-bit HLWQ codes, each
+  // width with one codebook; they are repacked into the GEMV layout at their own width and
+  // fused (q/k/v, qkv/z/b/a, gate/up: the parts of one fused matrix must share width and
+  // codebook). Throws Error{UnsupportedArch} for shapes or widths the kernels do not cover,
+  // naming the tensors.
   static std::unique_ptr<Qwen35Gpu> from_weights(const qwen35::Config& config, const WeightStore& store,
                                                  bool embedding_on_host);
   static std::unique_ptr<Qwen35Gpu> from_weights(const qwen35::Config& config, const WeightStore& store,
@@ -145,7 +150,9 @@ class Qwen35Gpu {
   const float* logits_dev() const { return logits_.get<float>(); }
   const Qwen35Dims& dims() const { return dims_; }
   const std::vector<LayerWeights>& layers() const { return layers_; }
-  const float* codebook_dev() const { return codebook_.get<float>(); }
+  // The weights' centroid table for `bits` (device, 2^bits floats); nullptr when no Linear
+  // has that width.
+  const float* codebook_dev(int bits = 5) const { return bits >= 3 && bits <= 5 ? codebooks_[bits - 3] : nullptr; }
 
   // Bytes one decode step must move through device memory at context `ctx` (weights once,
   // recurrent state read + written, KV read): the roofline's numerator.
@@ -192,10 +199,15 @@ class Qwen35Gpu {
   void enqueue_forward(cudaStream_t stream, bool long_context, const int32_t* token, const int* pos);
   void allocate_activations();
   void upload_kv_codebooks();
+  // Uploads one centroid table per weight width (tables[bits], 2^bits floats; empty: unused)
+  // and points every QWeight at the one for its width.
+  void upload_codebooks(const std::vector<float> (&tables)[6]);
 
   Qwen35Dims dims_;
   std::vector<LayerWeights> layers_;
-  DeviceBuffer final_norm_, codebook_, kv_codebooks_;
+  DeviceBuffer final_norm_, kv_codebooks_;
+  DeviceBuffer codebook_storage_[3];       // Q3, Q4, Q5 weight tables (empty when unused)
+  const float* codebooks_[3] = {};
   QWeight lm_head_;
   DeviceBuffer embedding_dev_;
   uint16_t* embedding_host_ = nullptr;
@@ -218,6 +230,10 @@ class Qwen35Gpu {
   std::function<void(const char*)> probe_;
   unsigned drop_ = 0;  // StepDrop bits
 };
+
+// The converged Lloyd-Max table for `bits` (hlwq-format.md section 2), all 2^bits centroids:
+// synthetic models' weights and the KV codes use it. Error{InvalidArgument} outside 2..5.
+std::vector<float> converged_codebook(int bits);
 
 // Fills n floats uniformly in [lo, hi) (synthetic parameters, test inputs).
 void fill_uniform(float* dev, std::size_t n, float lo, float hi, uint64_t seed, cudaStream_t stream);

@@ -1,8 +1,10 @@
 // Qwen35Gpu::from_weights: a checkpoint's tensors, bound by their Qwen3.5 names
-// (qwen35.md sections 2-4), repacked into the GEMV layout and fused on the host, then uploaded.
+// (qwen35.md sections 2-4), repacked into the GEMV layout at their own width (5, 4 or 3 bits)
+// and fused on the host, then uploaded.
 #include <cuda_runtime.h>
 
 #include <cstring>
+#include <initializer_list>
 #include <string>
 
 #include "core/error.h"
@@ -17,18 +19,18 @@
 namespace hlwq::cuda {
 namespace {
 
-// Host image of one fused matrix in the GPU layout (q_matrix.h), filled part by part.
-struct HostQ5 {
-  int rows = 0, cols = 0;
-  std::vector<uint8_t> bytes;  // QMatrix::bytes_for(5, rows, cols)
-  HostQ5(int r, int c) : rows(r), cols(c), bytes(QMatrix::bytes_for(5, r, c)) {}
+// Host image of one fused matrix in the GPU layout (q_matrix.h) at one width, filled part by part.
+struct HostQ {
+  int bits = 5, rows = 0, cols = 0;
+  std::vector<uint8_t> bytes;  // QMatrix::bytes_for(bits, rows, cols)
+  HostQ(int b, int r, int c) : bits(b), rows(r), cols(c), bytes(QMatrix::bytes_for(b, r, c)) {}
   // Stores run t (32 codes) of (row, block) and the block's norm where q_matrix.h puts them.
   void put(int row, int block, int t, const uint8_t* codes, uint16_t norm) {
-    const QHostOffsets o = q_host_offsets(5, rows, cols, row, block, t);
+    const QHostOffsets o = q_host_offsets(bits, rows, cols, row, block, t);
     uint32_t w[5];
-    q5_encode_run(codes, w);
-    std::memcpy(bytes.data() + o.lo, w, 16);
-    std::memcpy(bytes.data() + o.hi, &w[4], 4);
+    q_encode_run(bits, codes, w);
+    std::memcpy(bytes.data() + o.lo, w, 4 * q_lo_words(bits));
+    if (q_hi_words(bits)) std::memcpy(bytes.data() + o.hi, &w[q_lo_words(bits)], 4);
     std::memcpy(bytes.data() + o.norm, &norm, 2);
   }
 };
@@ -42,20 +44,36 @@ class Binder {
     if (!t) {
       if (store_.dense(name))
         throw_error(ErrorKind::UnsupportedArch, store_.source(), ": ", name,
-                    " is not quantized; the CUDA backend runs HLWQ 5-bit weights (load with 5-bit quantization)");
+                    " is not quantized; the CUDA backend runs HLWQ 5-, 4- and 3-bit weights (load with quantization)");
       store_.require_quant(name);  // throws MissingTensor
     }
     if (t->rows != rows || t->cols != cols)
       throw_error(ErrorKind::CorruptFile, store_.source(), ": ", name, " is ", std::to_string(t->rows), "x",
                   std::to_string(t->cols), ", the config needs ", std::to_string(rows), "x", std::to_string(cols));
-    if (t->bits != 5 || t->cols % 128 != 0)
+    if (!q_bits_supported(t->bits) || t->cols % 128 != 0)
       throw_error(ErrorKind::UnsupportedArch, store_.source(), ": ", name, " has ", std::to_string(t->bits),
-                  "-bit codes over ", std::to_string(t->cols), " columns; the CUDA kernels take 5-bit codes over a multiple of 128");
-    if (codebook_.empty()) codebook_ = t->codebook;
-    else if (t->codebook != codebook_)
-      throw_error(ErrorKind::UnsupportedArch, store_.source(), ": ", name,
-                  " uses a different codebook from the other Linears; the CUDA backend needs one shared codebook");
+                  "-bit codes over ", std::to_string(t->cols),
+                  " columns; the CUDA kernels take 5-, 4- or 3-bit codes over a multiple of 128");
+    // One table per width on the device: every Linear of a width must share it.
+    std::vector<float>& book = codebooks_[t->bits];
+    if (book.empty()) book = t->codebook;
+    else if (t->codebook != book)
+      throw_error(ErrorKind::UnsupportedArch, store_.source(), ": ", name, " uses a different ", std::to_string(t->bits),
+                  "-bit codebook from the other ", std::to_string(t->bits),
+                  "-bit Linears; the CUDA backend needs one codebook per width");
     return *t;
+  }
+
+  // The width of a fused matrix (q/k/v, qkv/z/b/a, gate/up): one GEMV reads all its parts
+  // through one pair table, so they must share width (and so, by quant(), codebook).
+  int fused_bits(std::initializer_list<const QuantTensor*> parts) const {
+    const QuantTensor& first = **parts.begin();
+    for (const QuantTensor* t : parts)
+      if (t->bits != first.bits)
+        throw_error(ErrorKind::UnsupportedArch, store_.source(), ": ", first.name, " has ", std::to_string(first.bits),
+                    "-bit codes but ", t->name, " has ", std::to_string(t->bits),
+                    "-bit; the CUDA backend fuses them into one matrix, which needs one width");
+    return first.bits;
   }
 
   std::vector<float> vec(const std::string& name, int64_t n) {
@@ -79,18 +97,18 @@ class Binder {
     return out;
   }
 
-  const std::vector<float>& codebook() const { return codebook_; }
+  const std::vector<float> (&codebooks() const)[6] { return codebooks_; }
   const WeightStore& store() const { return store_; }
 
  private:
   const WeightStore& store_;
   const qwen35::Config& c_;
-  std::vector<float> codebook_;
+  std::vector<float> codebooks_[6];  // by width
 };
 
 // Copies the rows of `t` into `dst` starting at dst row `first`, every `stride` rows
 // (stride 2 interleaves gate and up).
-void place(const QuantTensor& t, HostQ5& dst, int first, int stride) {
+void place(const QuantTensor& t, HostQ& dst, int first, int stride) {
   const int runs = int(t.cols / 32), nb = int(t.blocks_per_row);
   // Rows are independent; the pool makes loading the 27B (26 G codes) a matter of seconds.
   ThreadPool::global().parallel_for(t.rows, [&](int64_t r0, int64_t r1) {
@@ -104,12 +122,12 @@ void place(const QuantTensor& t, HostQ5& dst, int first, int stride) {
   }, 16);
 }
 
-QWeight upload(Qwen35Gpu& model, const HostQ5& h, const std::string& what) {
+QWeight upload(Qwen35Gpu& model, const HostQ& h, const std::string& what) {
   QWeight w;
   w.storage = model.weight_region(what, h.bytes.size());
   check(cudaMemcpy(w.storage.get(), h.bytes.data(), h.bytes.size(), cudaMemcpyHostToDevice), "cudaMemcpy(weights)");
-  w.m = q_matrix_in(w.storage.get(), 5, h.rows, h.cols);
-  return w;
+  w.m = q_matrix_in(w.storage.get(), h.bits, h.rows, h.cols);
+  return w;  // its codebook pointer comes with upload_codebooks
 }
 
 }  // namespace
@@ -145,13 +163,14 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
       const auto& q = b.quant(A + "q_proj.weight", 2 * d.heads * 256, H);
       const auto& k = b.quant(A + "k_proj.weight", d.kv_heads * 256, H);
       const auto& v = b.quant(A + "v_proj.weight", d.kv_heads * 256, H);
-      HostQ5 qkv(int(q.rows + k.rows + v.rows), H);
+      HostQ qkv(b.fused_bits({&q, &k, &v}), int(q.rows + k.rows + v.rows), H);
       place(q, qkv, 0, 1);
       place(k, qkv, int(q.rows), 1);
       place(v, qkv, int(q.rows + k.rows), 1);
       w.in_proj = upload(*m, qkv, tag + " q/k/v");
-      HostQ5 o(H, d.heads * 256);
-      place(b.quant(A + "o_proj.weight", H, d.heads * 256), o, 0, 1);
+      const auto& op = b.quant(A + "o_proj.weight", H, d.heads * 256);
+      HostQ o(op.bits, H, d.heads * 256);
+      place(op, o, 0, 1);
       w.out_proj = upload(*m, o, tag + " o_proj");
       for (const char* n : {"q_norm.weight", "k_norm.weight"}) {
         const auto v2 = b.vec(A + n, 256);
@@ -163,14 +182,15 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
       const auto& z = b.quant(A + "in_proj_z.weight", d.hv * 128, H);
       const auto& bb = b.quant(A + "in_proj_b.weight", d.hv, H);
       const auto& a = b.quant(A + "in_proj_a.weight", d.hv, H);
-      HostQ5 in(conv_c + d.hv * 128 + 2 * d.hv, H);  // [qkv | z | b | a], DeltaNetStepArgs' order
+      HostQ in(b.fused_bits({&qkv, &z, &bb, &a}), conv_c + d.hv * 128 + 2 * d.hv, H);  // [qkv | z | b | a], DeltaNetStepArgs' order
       place(qkv, in, 0, 1);
       place(z, in, conv_c, 1);
       place(bb, in, conv_c + d.hv * 128, 1);
       place(a, in, conv_c + d.hv * 128 + d.hv, 1);
       w.in_proj = upload(*m, in, tag + " in_proj");
-      HostQ5 out(H, d.hv * 128);
-      place(b.quant(A + "out_proj.weight", H, d.hv * 128), out, 0, 1);
+      const auto& op = b.quant(A + "out_proj.weight", H, d.hv * 128);
+      HostQ out(op.bits, H, d.hv * 128);
+      place(op, out, 0, 1);
       w.out_proj = upload(*m, out, tag + " out_proj");
       const auto conv = b.vec(A + "conv1d.weight", int64_t(conv_c) * 4);  // [C, 1, 4] = [C][4]
       small.insert(small.end(), conv.begin(), conv.end());
@@ -180,12 +200,15 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
         small.insert(small.end(), v2.begin(), v2.end());
       }
     }
-    HostQ5 gu(2 * I, H);
-    place(b.quant(L + "mlp.gate_proj.weight", I, H), gu, 0, 2);
-    place(b.quant(L + "mlp.up_proj.weight", I, H), gu, 1, 2);
+    const auto& gate = b.quant(L + "mlp.gate_proj.weight", I, H);
+    const auto& up = b.quant(L + "mlp.up_proj.weight", I, H);
+    HostQ gu(b.fused_bits({&gate, &up}), 2 * I, H);
+    place(gate, gu, 0, 2);
+    place(up, gu, 1, 2);
     w.gate_up = upload(*m, gu, tag + " gate/up");
-    HostQ5 dn(H, I);
-    place(b.quant(L + "mlp.down_proj.weight", H, I), dn, 0, 1);
+    const auto& down = b.quant(L + "mlp.down_proj.weight", H, I);
+    HostQ dn(down.bits, H, I);
+    place(down, dn, 0, 1);
     w.down = upload(*m, dn, tag + " down");
 
     w.small = m->weight_region(tag + " vectors", small.size() * 4);
@@ -212,13 +235,12 @@ std::unique_ptr<Qwen35Gpu> Qwen35Gpu::from_weights(const qwen35::Config& c, cons
   // lm_head: its own codes, or (tied) the embedding's codes.
   const std::string embed_name = P + "embed_tokens.weight";
   const std::string head_name = store.contains("lm_head.weight") ? "lm_head.weight" : embed_name;
-  HostQ5 head(d.vocab, H);
-  place(b.quant(head_name, d.vocab, H), head, 0, 1);
+  const auto& head_t = b.quant(head_name, d.vocab, H);
+  HostQ head(head_t.bits, d.vocab, H);
+  place(head_t, head, 0, 1);
   m->lm_head_ = upload(*m, head, "lm_head");
 
-  m->codebook_ = m->weight_region("codebook", 32 * sizeof(float));
-  check(cudaMemcpy(m->codebook_.get(), b.codebook().data(), 32 * sizeof(float), cudaMemcpyHostToDevice),
-        "cudaMemcpy(codebook)");
+  m->upload_codebooks(b.codebooks());
   m->upload_kv_codebooks();
 
   // Embedding as bf16 rows, in mapped host memory or on the device.

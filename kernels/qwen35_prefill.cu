@@ -106,7 +106,6 @@ void Qwen35Gpu::prefill(const int32_t* tokens, int count, int pos, cudaStream_t 
   if (!prefill_) prefill_ = std::make_shared<PrefillScratch>(*this, std::min(prefill_chunk_, capacity_));
   PrefillScratch& sc = *prefill_;
   const Qwen35Dims& d = dims_;
-  const float* cb = codebook_.get<float>();
   float* X = sc.x.get<float>();
   auto* act = sc.act.get<__nv_bfloat16>();
   float* proj = sc.proj.get<float>();
@@ -114,7 +113,7 @@ void Qwen35Gpu::prefill(const int32_t* tokens, int count, int pos, cudaStream_t 
   auto linear = [&](const QWeight& m, float* out, int ldo, bool acc, int T) {
     PrefillLinearArgs a;
     a.w = m.m;
-    a.codebook = cb;
+    a.codebook = m.codebook;  // the table of the matrix's own width
     a.in = act;
     a.tokens = T;
     a.out = out;
@@ -215,7 +214,8 @@ void Qwen35Gpu::prefill(const int32_t* tokens, int count, int pos, cudaStream_t 
     for (int r = std::max(0, count - n_logits - c0); r < T; ++r) {
       check(cudaMemcpyAsync(x_.get(), X + size_t(r) * d.hidden, size_t(d.hidden) * 4, cudaMemcpyDeviceToDevice, s),
             "prefill row to lm_head");
-      GemvArgs head{lm_head_.m, x_.get<float>(), nullptr, final_norm_.get<float>(), d.eps, logits_.get<float>(), cb};
+      GemvArgs head{lm_head_.m, x_.get<float>(), nullptr, final_norm_.get<float>(), d.eps, logits_.get<float>(),
+                    lm_head_.codebook};
       gemv_q5(head, GemvInput::RmsNorm1p, GemvOutput::Store, s);
       if (logits_host) {
         const int row = n_logits - (count - (c0 + r));

@@ -16,7 +16,11 @@ json plan_json(const Plan& plan) {
                       {"buffers", a.id == ArenaId::Weights ? json(a.buffers.size()) : buffers}});
   }
   return {
-      {"model", {{"name", plan.model.name}, {"weight_bits", plan.model.weight_bits}, {"prequantized", plan.model.prequantized}}},
+      {"model",
+       {{"name", plan.model.name},
+        {"weight_bits", plan.model.weight_bits},
+        {"weight_widths", plan.model.widths()},  // more than one for a mixed-width repo
+        {"prequantized", plan.model.prequantized}}},
       {"gpu",
        {{"name", plan.gpu.name},
         {"total_bytes", plan.gpu.total_bytes},

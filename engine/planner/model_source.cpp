@@ -12,9 +12,9 @@ using nlohmann::json;
 namespace {
 
 int bits_of_hlwq_repo(const json& hlwq, const std::string& source) {
-  if (hlwq.contains("bits")) {
+  if (hlwq.contains("bits") && !hlwq["bits"].is_object()) {  // an object: per tensor (linear_bits_of_repo)
     if (!hlwq["bits"].is_number_integer())
-      throw_error(ErrorKind::BadConfig, source, ": field 'bits' must be an integer, got ", hlwq["bits"].dump());
+      throw_error(ErrorKind::BadConfig, source, ": field 'bits' must be an integer or an object, got ", hlwq["bits"].dump());
     return hlwq["bits"].get<int>();
   }
   const std::string format = hlwq.value("format", std::string());
@@ -23,6 +23,19 @@ int bits_of_hlwq_repo(const json& hlwq, const std::string& source) {
   if (format.rfind("polar_engine_v", 0) == 0) return 5;
   throw_error(ErrorKind::UnsupportedArch, source, ": field 'format' is '", format,
               "', not an HLWQ format (hlwq-q5/q4/q3 or polar_engine_v5)");
+}
+
+// A mixed-width repo (hlwq-format.md 4.3): "bits": {"<parameter name>": bits, ...}; the
+// Linears it does not name are at the format's width.
+std::map<std::string, int, std::less<>> linear_bits_of_repo(const json& hlwq, const std::string& source) {
+  std::map<std::string, int, std::less<>> out;
+  if (!hlwq.contains("bits") || !hlwq["bits"].is_object()) return out;
+  for (const auto& [name, bits] : hlwq["bits"].items()) {
+    if (!bits.is_number_integer() || bits.get<int>() < 2 || bits.get<int>() > 8)
+      throw_error(ErrorKind::BadConfig, source, ": field 'bits' of ", name, " must be an integer 2..8, got ", bits.dump());
+    out[name] = bits.get<int>();
+  }
+  return out;
 }
 
 json read_json(const fs::path& path) {
@@ -42,6 +55,7 @@ ModelSpec model_spec_from_json(const json& config, const json& hlwq_config, int 
   if (!hlwq_config.is_null()) {
     spec.prequantized = true;
     spec.weight_bits = bits_of_hlwq_repo(hlwq_config, source);
+    spec.linear_bits = linear_bits_of_repo(hlwq_config, source);
   } else if (config.contains("quantization_config") && config["quantization_config"].is_object() &&
              config["quantization_config"].value("quant_method", std::string()).rfind("polar", 0) == 0) {
     // quantization_config without hlwq_config.json: the public 5-bit repos.

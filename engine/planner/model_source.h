@@ -13,7 +13,9 @@ namespace hlwq::planner {
 
 // hlwq_config: the parsed hlwq_config.json / polar_config.json, or null for a BF16 source.
 // For an HLWQ repo the bits come from its "bits" field, else from "format" ("hlwq-q4" -> 4;
-// polar_engine_v5 -> 5) and target_bits is ignored; a BF16 source is planned at target_bits.
+// polar_engine_v5 -> 5) and target_bits is ignored; a "bits" object ({tensor: bits}, a
+// mixed-width repo) fills ModelSpec::linear_bits over the format's width. A BF16 source is
+// planned at target_bits.
 // Throws Error{BadConfig} / Error{UnsupportedArch} naming `source` and the field.
 ModelSpec model_spec_from_json(const nlohmann::json& config, const nlohmann::json& hlwq_config, int target_bits,
                                const std::string& source);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 
 #include "core/error.h"
 #include "planner/weight_inventory.h"
@@ -68,6 +69,9 @@ void validate(const ModelSpec& model, const PlanOptions& o) {
                 " entries but num_hidden_layers is ", std::to_string(c.num_hidden_layers));
   if (model.weight_bits < 2 || model.weight_bits > 8)
     throw_error(ErrorKind::InvalidArgument, "weight bits must be 2..8, got ", std::to_string(model.weight_bits));
+  for (const auto& [name, bits] : model.linear_bits)
+    if (bits < 2 || bits > 8)
+      throw_error(ErrorKind::InvalidArgument, "weight bits of ", name, " must be 2..8, got ", std::to_string(bits));
   if (o.context_length < 1)
     throw_error(ErrorKind::InvalidArgument, "context length must be at least 1, got ", std::to_string(o.context_length));
   validate_kv_bits(o.kv.k_bits, "K");
@@ -82,16 +86,17 @@ Arena weights_arena(const ModelSpec& model) {
   ArenaBuilder b(ArenaId::Weights);
   for (const TensorShape& t : weight_inventory(model.config)) {
     if (t.linear) {
-      b.add(t.name + "__packed", quant_codes_bytes(t.rows, t.cols, model.weight_bits));
+      b.add(t.name + "__packed", quant_codes_bytes(t.rows, t.cols, model.bits_of(t.name)));
       b.add(t.name + "__norms", quant_norms_bytes(t.rows, t.cols));
     } else {
       // Norm weights, conv1d, A_log, dt_bias: the kernels read them as fp32.
       b.add(t.name, uint64_t(t.rows) * uint64_t(t.cols) * kF32);
     }
   }
-  // The centroid tables the kernels look codes up in (hlwq-format.md section 2): the weights'
-  // codebook, and one per quantized KV width (5, 4, 3, 2 bits) so any KV mode runs unchanged.
-  b.add("codebook", (uint64_t(1) << model.weight_bits) * kF32);
+  // The centroid tables the kernels look codes up in (hlwq-format.md section 2): one per
+  // weight width in use, and one per quantized KV width (5, 4, 3, 2 bits) so any KV mode runs
+  // unchanged.
+  for (int bits : model.widths()) b.add("codebook.q" + std::to_string(bits), (uint64_t(1) << bits) * kF32);
   b.add("kv_codebooks", ((1u << 5) + (1u << 4) + (1u << 3) + (1u << 2)) * kF32);
   return b.take();
 }
@@ -230,6 +235,20 @@ std::string format_mib(uint64_t bytes) { return std::to_string((bytes + kMiB / 2
 
 }  // namespace
 
+int ModelSpec::bits_of(std::string_view linear) const {
+  const auto it = linear_bits.find(linear);
+  return it == linear_bits.end() ? weight_bits : it->second;
+}
+
+std::vector<int> ModelSpec::widths() const {
+  std::vector<int> out;
+  for (const TensorShape& t : weight_inventory(config))
+    if (t.linear && std::find(out.begin(), out.end(), bits_of(t.name)) == out.end()) out.push_back(bits_of(t.name));
+  if (out.empty()) out.push_back(weight_bits);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 const char* to_string(EmbeddingPlacement placement) {
   switch (placement) {
     case EmbeddingPlacement::Auto: return "auto";
@@ -276,14 +295,18 @@ uint64_t Plan::required_bytes() const {
 
 std::vector<PlanItem> Plan::items() const {
   std::vector<PlanItem> out;
-  int linears = 0;
-  for (const TensorShape& t : weight_inventory(model.config)) linears += t.linear;
+  std::map<int, int> linears;  // bits -> Linears at that width
+  for (const TensorShape& t : weight_inventory(model.config))
+    if (t.linear) ++linears[model.bits_of(t.name)];
+  std::string at;  // "497 Linears at Q5", or "400 Linears at Q4, 97 at Q5"
+  for (const auto& [bits, n] : linears)
+    at += (at.empty() ? std::to_string(n) + " Linears at Q" : ", " + std::to_string(n) + " at Q") + std::to_string(bits);
   const std::string kv_mode = kv_name(options.kv);
   for (const Arena& a : arenas) {
     std::string detail;
     switch (a.id) {
       case ArenaId::Weights:
-        detail = std::to_string(linears) + " Linears at Q" + std::to_string(model.weight_bits) + " + fp32 vectors";
+        detail = at + " + fp32 vectors";
         break;
       case ArenaId::Embedding:
         detail = embedding == EmbeddingPlacement::Device ? "BF16 on the device" : "in host memory (" + format_mib(host_bytes) + ")";

@@ -6,6 +6,7 @@
 // here, it is added here first, so the prediction can never drift from the allocation and an
 // out-of-memory can only happen at load, never mid-chat. Formulas: docs/FIT.md.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,12 +32,17 @@ enum class EmbeddingPlacement : uint8_t {
 const char* to_string(EmbeddingPlacement placement);
 
 // What is being loaded. Every Linear of the text model, lm_head included, is HLWQ-quantized
-// at `weight_bits` (hlwq-format.md 4.4); everything else is BF16 as stored.
+// at `weight_bits` (hlwq-format.md 4.4), or at its own width where `linear_bits` names it (a
+// mixed-width repo: hlwq_config.json's "bits" per tensor, 4.3); everything else is BF16 as stored.
 struct ModelSpec {
   qwen35::Config config;         // config.layer_types must be filled (parse_config does)
   int weight_bits = 5;           // 2..8: the target for a BF16 source, the stored bits for HLWQ
   bool prequantized = false;     // an HLWQ repo (bits fixed) rather than a BF16 source
   std::string name;              // for reports only
+  std::map<std::string, int, std::less<>> linear_bits;  // parameter name -> bits, where not weight_bits
+
+  int bits_of(std::string_view linear) const;  // linear_bits' entry, else weight_bits
+  std::vector<int> widths() const;              // every width in use, ascending
 };
 
 // The device the plan is for: detected (cudaMemGetInfo) or taken from gpu_table.h.

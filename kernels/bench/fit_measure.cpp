@@ -37,6 +37,7 @@ struct Options {
   std::string model = "27B";
   std::vector<int> contexts = {4096, 32768, 131072};
   std::vector<std::string> kv = {"fp16", "q4", "q3", "q2"};
+  int weight_bits = 5;            // every Linear's width in the synthetic model
   int steps = 4;                  // decode steps at the end of the context
   int prefill = 512;              // prompt tokens through Qwen35Gpu::prefill first (0: none)
   bool embedding_device = true;
@@ -57,12 +58,14 @@ Options parse(int argc, char** argv) {
     };
     if (a == "--help" || a == "-h") {
       std::puts(
-          "hlwq-fit-measure [--model 27B] [--contexts 4096,32768,131072] [--kv fp16,q4,q3,q2] [--steps 4] [--prefill 512]\n"
+          "hlwq-fit-measure [--model 27B] [--weight-bits 5|4|3] [--contexts 4096,32768,131072] [--kv fp16,q4,q3,q2]\n"
+          "                 [--steps 4] [--prefill 512]\n"
           "                 [--embedding device|host] [--others-mib N] [--context-cache FILE]\n"
           "                 [--json FILE] [--commit HASH] [--command TEXT]\n"
           "VRAM planner prediction vs cudaMemGetInfo deltas for the synthetic model (docs/FIT.md).");
       std::exit(0);
     } else if (a == "--model") o.model = value();
+    else if (a == "--weight-bits") o.weight_bits = int(to_int(a, value()));
     else if (a == "--contexts") { o.contexts.clear(); for (auto& s : split(value())) o.contexts.push_back(int(to_int(a, s))); }
     else if (a == "--kv") o.kv = split(value());
     else if (a == "--steps") o.steps = std::max<int>(1, int(to_int(a, value())));
@@ -80,6 +83,8 @@ Options parse(int argc, char** argv) {
   }
   for (const std::string& k : o.kv)
     if (!parse_kv_name(k)) throw_error(ErrorKind::InvalidArgument, "fit-measure: unknown KV mode '", k, "'");
+  if (!q_bits_supported(o.weight_bits))
+    throw_error(ErrorKind::InvalidArgument, "fit-measure: --weight-bits is 5, 4 or 3, got ", std::to_string(o.weight_bits));
   return o;
 }
 
@@ -139,7 +144,7 @@ size_t fill_and_decode(Qwen35Gpu& m, int ctx, int steps, cudaStream_t s) {
 void warm_up(const Options& o, const Qwen35Dims& dims, cudaStream_t s, cublasHandle_t cublas) {
   for (const std::string& name : o.kv) {
     const KvConfig kv = *parse_kv_name(name);
-    const planner::Plan plan = plan_for_device(config_for(dims), plan_options(o, 4096, kv), "warm-up");
+    const planner::Plan plan = plan_for_device(model_spec_for(dims, "warm-up"), plan_options(o, 4096, kv));
     auto m = Qwen35Gpu::synthetic(dims, 1, plan);
     m->set_cublas_workspace(cublas);
     run_prefill(*m, o.prefill, s);
@@ -166,7 +171,8 @@ int run(int argc, char** argv) {
   int runtime = 0;
   cudaRuntimeGetVersion(&runtime);
   const std::string driver_name = cuda_driver_name();
-  const Qwen35Dims dims = Qwen35Dims::preset(o.model);
+  Qwen35Dims dims = Qwen35Dims::preset(o.model);
+  dims.weight_bits = o.weight_bits;
 
   warm_up(o, dims, s, cublas);
   const uint64_t context_after_warmup = total - free_now() - o.others_bytes;
@@ -184,7 +190,8 @@ int run(int argc, char** argv) {
   out["date"] = date;
   out["commit"] = o.commit;
   out["command"] = o.command;
-  out["model"] = "synthetic " + o.model + " (HLWQ-Q5)";
+  out["model"] = "synthetic " + o.model + " (HLWQ-Q" + std::to_string(o.weight_bits) + ")";
+  out["weight_bits"] = o.weight_bits;
   out["embedding"] = o.embedding_device ? "device" : "host";
   out["total_bytes"] = total;
   out["others_bytes"] = o.others_bytes;
@@ -207,7 +214,7 @@ int run(int argc, char** argv) {
       nlohmann::json r{{"context", ctx}, {"kv", name}};
       try {
         const uint64_t f0 = free_now();
-        const planner::Plan plan = plan_for_device(config_for(dims), plan_options(o, ctx, kv), "synthetic " + o.model);
+        const planner::Plan plan = plan_for_device(model_spec_for(dims, "synthetic " + o.model), plan_options(o, ctx, kv));
         auto m = Qwen35Gpu::synthetic(dims, 1234, plan);
         m->set_cublas_workspace(cublas);
         const uint64_t f1 = free_now();

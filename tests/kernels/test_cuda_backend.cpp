@@ -7,10 +7,16 @@
 // run token by token through the decode graph. Prompt prefill multiplies bf16 operands
 // (8 significant bits) in its GEMMs: 1e-2 at fp16 KV (measured 5.8e-3 on an H200), 3e-2 at
 // Q4 KV (measured 1.2e-2), decode steps after it 6e-3 / 3e-2 (measured 2.9e-3 / 8.1e-3).
+// Q4, Q3 and mixed-width weights (CudaBackendWidths) hold the GPU to the same bounds against
+// the CPU engine.
 #include <gtest/gtest.h>
+
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <map>
 
 #include "core/error.h"
 #include "cuda_backend.h"
@@ -150,6 +156,155 @@ TEST_P(CudaBackendFixture, PromptPrefillInChunksThenDecodeMatchesCpuEngine) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CudaBackendFixture, ::testing::Values("ratio27b-hlwq-q5"));
+
+// Q4, Q3 and mixed-width checkpoints: the BF16 ratio27b fixture quantized at load by the
+// project's quantizer (load_checkpoint with quantize_bits, cached in a temporary directory),
+// and a mixed one assembled from the Q5/Q4/Q3 tensors with fused parts at one width. Against
+// the CPU engine on the same codes, with the Q5 bounds above: both engines decode the same
+// codes through the same codebook, so the width changes the weights, not the arithmetic that
+// separates the engines (fp16 activations/tables in the GEMV, bf16 operands in prefill).
+constexpr const char* kWidthsFixture = "ratio27b";
+
+std::filesystem::path widths_cache() {
+  return std::filesystem::temp_directory_path() / ("hlwq-test-widths-" + std::to_string(::getpid()));
+}
+
+ModelSource quantized_fixture(int bits) {
+  CheckpointOptions o;
+  o.quantize_bits = bits;
+  o.cache_dir = widths_cache();
+  Checkpoint ck = load_checkpoint(hlwq::test::fixture_dir(kWidthsFixture), o);
+  ModelSource src;
+  src.config = qwen35::parse_config(ck.config, (ck.dir / "config.json").string());
+  src.weights = std::make_shared<WeightStore>(std::move(ck.weights));
+  src.name = std::string(kWidthsFixture) + " q" + std::to_string(bits);
+  return src;
+}
+
+// The tensors of by_bits[bits_of(name)] for each Linear, the rest from the Q5 store.
+ModelSource assembled(const std::map<int, ModelSource>& by_bits, const std::function<int(const std::string&)>& bits_of,
+                      const std::string& name) {
+  const ModelSource& q5 = by_bits.at(5);
+  auto store = std::make_shared<WeightStore>();
+  for (const std::string& n : q5.weights->names()) {
+    if (q5.weights->quant(n)) store->add_quant(*by_bits.at(bits_of(n)).weights->quant(n));
+    else store->add_dense(*q5.weights->dense(n));
+  }
+  for (const auto& [bits, src] : by_bits) store->keep_alive(src.weights);  // the codes are views into their files
+  store->set_source(name);
+  ModelSource src{q5.config, store, name};
+  return src;
+}
+
+bool has(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
+
+// Every width on every kind of matrix: attention q/k/v at 4, o_proj at 3, DeltaNet in_proj at
+// 3, out_proj at 5, gate/up alternating 4 and 3 by layer, down at 5, lm_head at 4.
+int mixed_bits(const std::string& n) {
+  if (has(n, "self_attn.q_proj") || has(n, "self_attn.k_proj") || has(n, "self_attn.v_proj")) return 4;
+  if (has(n, "self_attn.o_proj") || has(n, "linear_attn.in_proj_")) return 3;
+  if (has(n, "gate_proj") || has(n, "up_proj")) return std::stoi(n.substr(n.find("layers.") + 7)) % 2 ? 4 : 3;
+  if (has(n, "lm_head")) return 4;
+  return 5;
+}
+
+class CudaBackendWidths : public ::testing::TestWithParam<int> {  // 4, 3, or 0: mixed
+ protected:
+  static void SetUpTestSuite() {
+    if (::hlwq::cuda::device_count_or_zero() == 0 ||
+        !std::filesystem::exists(hlwq::test::fixture_dir(kWidthsFixture) / "config.json"))
+      return;
+    for (int bits : {5, 4, 3}) sources_[bits] = quantized_fixture(bits);
+  }
+  static void TearDownTestSuite() {
+    sources_.clear();
+    std::error_code ec;
+    std::filesystem::remove_all(widths_cache(), ec);
+  }
+  void SetUp() override {
+    if (::hlwq::cuda::device_count_or_zero() == 0) GTEST_SKIP() << "no CUDA GPU";
+    if (sources_.empty()) GTEST_SKIP() << "fixture " << kWidthsFixture << " not built";
+    src_ = GetParam() ? sources_.at(GetParam()) : assembled(sources_, mixed_bits, "ratio27b mixed");
+    prompts_ = hlwq::test::fixture_prompts(kWidthsFixture);
+    for (const std::string& n : src_.weights->names())  // the store holds the widths this test is about
+      if (const QuantTensor* t = src_.weights->quant(n)) ASSERT_EQ(t->bits, GetParam() ? GetParam() : mixed_bits(n)) << n;
+  }
+  BackendOptions options(KvConfig kv) const {
+    BackendOptions o;
+    o.context_length = 512;
+    o.kv = kv;
+    o.threads = 2;
+    return o;
+  }
+  static inline std::map<int, ModelSource> sources_;
+  ModelSource src_;
+  nlohmann::json prompts_;
+};
+
+TEST_P(CudaBackendWidths, DecodeGraphMatchesCpuEngine) {
+  for (int kv : {16, 3}) {
+    auto gpu = make_cuda_backend(src_, options(KvConfig::uniform(kv)));
+    auto cpu = make_cpu_backend(src_, options(KvConfig::uniform(kv)));
+    for (size_t i = 0; i < prompts_["prompts"].size(); ++i) {
+      const auto ids = prompts_["prompts"][i].get<std::vector<int32_t>>();
+      const double e = max_rel(run_all(*gpu, ids, /*stepwise=*/true), run_all(*cpu, ids));
+      std::printf("%s kv%d prompt %zu: decode graph vs CPU %.3g\n", src_.name.c_str(), kv, i, e);
+      EXPECT_LT(e, kv == 16 ? 2e-3 : 2e-2) << "kv " << kv << " prompt " << i;
+    }
+  }
+}
+
+TEST_P(CudaBackendWidths, PrefillThenDecodeMatchesCpuEngine) {
+  const int cont = 3;
+  auto cpu = make_cpu_backend(src_, options(KvConfig::uniform(16)));
+  for (int chunk : {7, 512}) {
+    auto gpu = make_cuda_backend(src_, options(KvConfig::uniform(16)));
+    set_prefill_chunk(*gpu, chunk);
+    const int vocab = gpu->config().vocab_size;
+    for (size_t i = 0; i < prompts_["prompts"].size(); ++i) {
+      const auto ids = prompts_["prompts"][i].get<std::vector<int32_t>>();
+      if (ids.size() <= size_t(cont) + 1) continue;
+      const auto ref = run_all(*cpu, ids);
+      const size_t n = ids.size() - cont;
+      std::vector<float> got(ids.size() * size_t(vocab), NAN);
+      gpu->reset();
+      gpu->forward(std::span(ids).first(n), 0, got.data(), int(n));
+      for (size_t t = n; t < ids.size(); ++t) gpu->forward(std::span(ids).subspan(t, 1), int(t), got.data() + t * vocab, 1);
+      const std::vector<float> ref_p(ref.begin(), ref.begin() + n * vocab), got_p(got.begin(), got.begin() + n * vocab);
+      const std::vector<float> ref_d(ref.begin() + n * vocab, ref.end()), got_d(got.begin() + n * vocab, got.end());
+      const double ep = max_rel(got_p, ref_p), ed = max_rel(got_d, ref_d);
+      std::printf("%s chunk %d prompt %zu (%zu rows): prefill rows %.3g, decode after %.3g\n", src_.name.c_str(), chunk, i,
+                  n, ep, ed);
+      EXPECT_LT(ep, 1e-2) << "chunk " << chunk << " prompt " << i << " prefill rows";
+      EXPECT_LT(ed, 6e-3) << "chunk " << chunk << " prompt " << i << " decode after prefill";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Widths, CudaBackendWidths, ::testing::Values(4, 3, 0), [](const auto& info) {
+  return info.param ? "q" + std::to_string(info.param) : std::string("mixed");
+});
+
+// gate_proj and up_proj become one matrix on the GPU: at two widths the load is refused,
+// naming both tensors and both widths (the CPU engine runs such a checkpoint).
+TEST(CudaBackendWidthsError, FusedPartsAtTwoWidthsAreRefusedNamingBoth) {
+  if (::hlwq::cuda::device_count_or_zero() == 0) GTEST_SKIP() << "no CUDA GPU";
+  if (!std::filesystem::exists(hlwq::test::fixture_dir(kWidthsFixture) / "config.json")) GTEST_SKIP() << "no fixture";
+  const std::string up = "model.language_model.layers.1.mlp.up_proj.weight";
+  const ModelSource src = assembled({{5, quantized_fixture(5)}, {4, quantized_fixture(4)}},
+                                    [&](const std::string& n) { return n == up ? 4 : 5; }, "ratio27b gate 5 up 4");
+  try {
+    make_cuda_backend(src, BackendOptions{});
+    FAIL() << "expected Error{UnsupportedArch}";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_EQ(e.kind(), ErrorKind::UnsupportedArch) << m;
+    EXPECT_TRUE(has(m, "layers.1.mlp.gate_proj.weight") && has(m, "layers.1.mlp.up_proj.weight")) << m;
+    EXPECT_TRUE(has(m, "5-bit") && has(m, "4-bit")) << m;
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(widths_cache(), ec);
+}
 
 TEST(CudaBackend, DenseWeightsAreRefusedWithAClearError) {
   if (::hlwq::cuda::device_count_or_zero() == 0) GTEST_SKIP() << "no CUDA GPU";

@@ -4,11 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "cuda_context_probe.h"
 #include "device_arenas.h"
+#include "formats/weights.h"
+#include "planner/weight_inventory.h"
 #include "gpu_test_util.h"
 #include "kv_cache.h"
 #include "q_matrix.h"
@@ -94,40 +98,99 @@ Plan preset_plan(const std::string& size, int64_t ctx, KvConfig kv) {
   return planner::make_plan({config_for(Qwen35Dims::preset(size)), 5, true, size}, gpu, o);
 }
 
+// A width per Linear for the mixed-width cases: fused parts share one (the loader requires
+// it), the rest vary by layer so every width meets every matrix shape.
+planner::ModelSpec mixed_spec(const Qwen35Dims& d, const std::string& size) {
+  planner::ModelSpec m{config_for(d), 5, true, size, {}};
+  for (const planner::TensorShape& t : planner::weight_inventory(m.config)) {
+    if (!t.linear || t.name == "lm_head.weight") continue;  // lm_head stays at weight_bits (5)
+    const int layer = std::stoi(t.name.substr(t.name.find("layers.") + 7));
+    const bool mlp = t.name.find("mlp.") != std::string::npos, out = t.name.find("o_proj") != std::string::npos ||
+                                                                     t.name.find("out_proj") != std::string::npos;
+    const bool down = t.name.find("down_proj") != std::string::npos;
+    const int bits = 3 + (layer + (mlp ? 1 : 0) + (out || down ? 1 : 0)) % 3;
+    if (bits != 5) m.linear_bits[t.name] = bits;
+  }
+  return m;
+}
+
 // The buffers Qwen35Gpu carves, in its order, with the sizes of its own code (fused matrices
-// in the GEMV layout, one vector block per layer), written out here from qwen35.md section 1.
+// in the GEMV layout at their width, one vector block per layer, one codebook per width),
+// written out here from qwen35.md section 1, for every size at Q5, Q4, Q3 and mixed widths.
 TEST(ArenaCarver, TheBackendsWeightsFitThePlannedWeightsArena) {
   for (const char* size : {"27B", "9B", "4B", "2B", "0.8B"}) {
-    const Qwen35Dims d = Qwen35Dims::preset(size);
-    const Plan plan = preset_plan(size, 4096, KvConfig::uniform(16));
-    ArenaCarver w(plan.arena(ArenaId::Weights), fake_base(), plan.arena(ArenaId::Weights).device_bytes());
-    const int conv_c = 2 * d.hk * 128 + d.hv * 128;
-    uint64_t unaligned = 0;
-    auto take = [&](const std::string& what, uint64_t bytes) {
-      w.bump(what, bytes);
-      unaligned += bytes;
-    };
-    for (int l = 0; l < d.layers; ++l) {
-      const std::string t = std::to_string(l);
-      if (d.full_attention[l]) {
-        take(t + " q/k/v", QMatrix::bytes_for(5, d.heads * 512 + 2 * d.kv_heads * 256, d.hidden));
-        take(t + " o_proj", QMatrix::bytes_for(5, d.hidden, d.heads * 256));
-        take(t + " vectors", (2 * uint64_t(d.hidden) + 512) * 4);
-      } else {
-        take(t + " in_proj", QMatrix::bytes_for(5, conv_c + d.hv * 128 + 2 * d.hv, d.hidden));
-        take(t + " out_proj", QMatrix::bytes_for(5, d.hidden, d.hv * 128));
-        take(t + " vectors", (2 * uint64_t(d.hidden) + uint64_t(conv_c) * 4 + 2 * d.hv + 128) * 4);
+    for (int uniform : {5, 4, 3, 0}) {  // 0: mixed
+      const Qwen35Dims d = Qwen35Dims::preset(size);
+      planner::ModelSpec spec = uniform ? planner::ModelSpec{config_for(d), uniform, true, size, {}} : mixed_spec(d, size);
+      planner::PlanOptions o;
+      o.context_length = 4096;
+      o.embedding = planner::EmbeddingPlacement::Device;
+      const Plan plan = planner::make_plan(spec, {"test", uint64_t(1) << 40, uint64_t(1) << 40, 9, 0}, o);
+      SCOPED_TRACE(std::string(size) + (uniform ? " Q" + std::to_string(uniform) : std::string(" mixed")));
+      ArenaCarver w(plan.arena(ArenaId::Weights), fake_base(), plan.arena(ArenaId::Weights).device_bytes());
+      const int conv_c = 2 * d.hk * 128 + d.hv * 128;
+      uint64_t unaligned = 0;
+      auto take = [&](const std::string& what, uint64_t bytes) {
+        w.bump(what, bytes);
+        unaligned += bytes;
+      };
+      std::set<int> widths;
+      auto matrix = [&](const std::string& what, const std::string& first_part, int rows, int cols) {
+        const int bits = spec.bits_of(first_part);
+        widths.insert(bits);
+        take(what, QMatrix::bytes_for(bits, rows, cols));
+      };
+      for (int l = 0; l < d.layers; ++l) {
+        const std::string t = std::to_string(l), L = "model.language_model.layers." + t + ".";
+        if (d.full_attention[l]) {
+          matrix(t + " q/k/v", L + "self_attn.q_proj.weight", d.heads * 512 + 2 * d.kv_heads * 256, d.hidden);
+          matrix(t + " o_proj", L + "self_attn.o_proj.weight", d.hidden, d.heads * 256);
+          take(t + " vectors", (2 * uint64_t(d.hidden) + 512) * 4);
+        } else {
+          matrix(t + " in_proj", L + "linear_attn.in_proj_qkv.weight", conv_c + d.hv * 128 + 2 * d.hv, d.hidden);
+          matrix(t + " out_proj", L + "linear_attn.out_proj.weight", d.hidden, d.hv * 128);
+          take(t + " vectors", (2 * uint64_t(d.hidden) + uint64_t(conv_c) * 4 + 2 * d.hv + 128) * 4);
+        }
+        matrix(t + " gate/up", L + "mlp.gate_proj.weight", 2 * d.intermediate, d.hidden);
+        matrix(t + " down", L + "mlp.down_proj.weight", d.hidden, d.intermediate);
       }
-      take(t + " gate/up", QMatrix::bytes_for(5, 2 * d.intermediate, d.hidden));
-      take(t + " down", QMatrix::bytes_for(5, d.hidden, d.intermediate));
+      take("final norm", uint64_t(d.hidden) * 4);
+      matrix("lm_head", "lm_head.weight", d.vocab, d.hidden);
+      for (int bits : widths) take("codebook q" + std::to_string(bits), (uint64_t(1) << bits) * 4);
+      take("KV codebooks", (16 + 8 + 4 + 32) * 4);
+      EXPECT_EQ(std::vector<int>(widths.begin(), widths.end()), spec.widths());
+      if (!uniform) EXPECT_EQ(widths.size(), 3u);
+      // The plan holds the same bytes split per file tensor: only alignment may separate them.
+      EXPECT_LE(w.bumped(), plan.arena(ArenaId::Weights).bytes);
+      EXPECT_LE(plan.arena(ArenaId::Weights).bytes - unaligned, plan.arena(ArenaId::Weights).buffers.size() * 256);
     }
-    take("final norm", uint64_t(d.hidden) * 4);
-    take("lm_head", QMatrix::bytes_for(5, d.vocab, d.hidden));
-    take("codebook", 32 * 4);
-    take("KV codebooks", (16 + 8 + 4) * 4);
-    // The plan holds the same bytes split per file tensor: only alignment may separate them.
-    EXPECT_LE(w.bumped(), plan.arena(ArenaId::Weights).bytes) << size;
-    EXPECT_LE(plan.arena(ArenaId::Weights).bytes - unaligned, plan.arena(ArenaId::Weights).buffers.size() * 256) << size;
+  }
+}
+
+// A checkpoint's ModelSpec comes from its tensors: the most common width is weight_bits, the
+// others are named; a tied lm_head is planned at the embedding's codes' width.
+TEST(ArenaCarver, ACheckpointsSpecTakesEachLinearsWidthFromItsTensor) {
+  const Qwen35Dims d = Qwen35Dims::preset("0.8B");
+  const qwen35::Config c = config_for(d);
+  const planner::ModelSpec want = mixed_spec(d, "0.8B");
+  int n = 0;
+  for (int tied = 0; tied < 2; ++tied) {
+    WeightStore store;
+    for (const planner::TensorShape& t : planner::weight_inventory(c)) {
+      if (!t.linear) continue;
+      QuantTensor q;
+      q.name = t.name == "lm_head.weight" && tied ? planner::embedding_shape(c).name : t.name;
+      q.rows = t.rows;
+      q.cols = t.cols;
+      q.bits = t.name == "lm_head.weight" ? 3 : want.bits_of(t.name);
+      store.add_quant(std::move(q));
+      n += !tied;
+    }
+    const planner::ModelSpec got = model_spec_for(c, store, "ck");
+    for (const planner::TensorShape& t : planner::weight_inventory(c))
+      if (t.linear) EXPECT_EQ(got.bits_of(t.name), t.name == "lm_head.weight" ? 3 : want.bits_of(t.name)) << t.name;
+    EXPECT_EQ(got.widths(), (std::vector<int>{3, 4, 5}));
+    EXPECT_LT(got.linear_bits.size(), size_t(n));  // the most common width is not listed
   }
 }
 
@@ -212,7 +275,7 @@ TEST(DeviceArenas, TheSyntheticModelAllocatesExactlyThePlanOnceAtLoad) {
   cudaStream_t s = nullptr;
   check(cudaStreamCreate(&s), "cudaStreamCreate");
   const uint64_t f0 = free_bytes();
-  const Plan plan = plan_for_device(config_for(d), o, "0.8B");
+  const Plan plan = plan_for_device(model_spec_for(d, "0.8B"), o);
   auto model = Qwen35Gpu::synthetic(d, 7, plan);
   const uint64_t f1 = free_bytes();
   EXPECT_EQ(model->device_bytes_allocated(), plan.allocated_bytes());
@@ -251,6 +314,32 @@ TEST(DeviceArenas, TheSyntheticModelAllocatesExactlyThePlanOnceAtLoad) {
   cudaStreamDestroy(s);
 }
 
+// Q4 and Q3 synthetic models: the plan's narrower weights arena holds every matrix at that
+// width, each pointing at the one codebook of its width, and nothing else is allocated.
+TEST(DeviceArenas, SyntheticQ4AndQ3ModelsAllocateTheirPlan) {
+  HLWQ_REQUIRE_GPU();
+  planner::PlanOptions o;
+  o.context_length = 1024;
+  o.embedding = planner::EmbeddingPlacement::Device;
+  uint64_t q5_weights = 0;
+  for (int bits : {5, 4, 3}) {
+    Qwen35Dims d = Qwen35Dims::preset("0.8B");
+    d.weight_bits = bits;
+    const Plan plan = plan_for_device(model_spec_for(d, "0.8B"), o);
+    auto model = Qwen35Gpu::synthetic(d, 7, plan);
+    EXPECT_EQ(model->device_bytes_allocated(), plan.allocated_bytes()) << bits;
+    const uint64_t weights = plan.arena(ArenaId::Weights).bytes;
+    if (bits == 5) q5_weights = weights;
+    else EXPECT_LT(weights, q5_weights) << bits;
+    for (int b : {3, 4, 5}) EXPECT_EQ(model->codebook_dev(b) != nullptr, b == bits) << bits << " table " << b;
+    for (const LayerWeights& l : model->layers())
+      for (const QWeight* w : {&l.in_proj, &l.out_proj, &l.gate_up, &l.down}) {
+        EXPECT_EQ(w->m.bits, bits);
+        EXPECT_EQ(w->codebook, model->codebook_dev(bits));
+      }
+  }
+}
+
 // The backend's context-cost reading (NVML, this process only) is plausible where NVML sees
 // this process: at least the context itself, less than the whole card.
 TEST(DeviceArenas, NvmlSeesThisProcessesContext) {
@@ -271,7 +360,7 @@ TEST(DeviceArenas, AnArenaTheDeviceCannotHoldIsOutOfMemoryNamingIt) {
   planner::PlanOptions o;
   o.context_length = 200'000'000;  // 6 layers x 2 heads x 1 KiB x 2e8 tokens: terabytes of fp16 KV
   o.kv = KvConfig::uniform(16);
-  const Plan plan = plan_for_device(config_for(d), o, "0.8B");
+  const Plan plan = plan_for_device(model_spec_for(d, "0.8B"), o);
   EXPECT_FALSE(plan.fits());
   const uint64_t f0 = free_bytes();
   try {

@@ -45,6 +45,20 @@ TEST(ModelSource, HlwqRepoKeepsItsBits) {
   EXPECT_EQ(model_spec_from_json(with_qc, json(), 3, "r").weight_bits, 5);
 }
 
+TEST(ModelSource, MixedWidthRepoNamesItsOtherWidths) {
+  const std::string up = "model.language_model.layers.0.mlp.up_proj.weight";
+  const json hlwq{{"format", "hlwq-q4"}, {"bits", {{up, 3}, {"lm_head.weight", 5}}}};
+  const ModelSpec m = model_spec_from_json(config_08b(), hlwq, 5, "r");
+  EXPECT_TRUE(m.prequantized);
+  EXPECT_EQ(m.weight_bits, 4);
+  EXPECT_EQ(m.bits_of(up), 3);
+  EXPECT_EQ(m.bits_of("lm_head.weight"), 5);
+  EXPECT_EQ(m.bits_of("model.language_model.layers.0.mlp.down_proj.weight"), 4);
+  EXPECT_EQ(m.widths(), (std::vector<int>{3, 4, 5}));
+  EXPECT_THROW(model_spec_from_json(config_08b(), json{{"format", "hlwq-q4"}, {"bits", {{up, "x"}}}}, 5, "r"), Error);
+  EXPECT_THROW(model_spec_from_json(config_08b(), json{{"format", "hlwq-q4"}, {"bits", {{up, 1}}}}, 5, "r"), Error);
+}
+
 TEST(ModelSource, ErrorsNameTheFileAndField) {
   try {
     model_spec_from_json(config_08b(), json{{"format", "gguf"}}, 5, "org/name");

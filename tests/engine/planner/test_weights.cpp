@@ -67,6 +67,33 @@ TEST(Weights, BytesMatchAnIndependentCountForEverySizeAndWidth) {
   }
 }
 
+// A mixed-width repo: each named Linear's codes at its own width, one codebook per width.
+TEST(Weights, MixedWidthsPlanEachLinearAtItsOwnBits) {
+  const test::Size& s = test::spec_size("0.8B");
+  ModelSpec model{test::make_config(s), 5};
+  const std::string up = "model.language_model.layers.0.mlp.up_proj.weight";
+  const std::string gate = "model.language_model.layers.0.mlp.gate_proj.weight";
+  model.linear_bits = {{"lm_head.weight", 3}, {up, 4}, {gate, 4}};
+  EXPECT_EQ(model.bits_of(up), 4);
+  EXPECT_EQ(model.bits_of("model.language_model.layers.0.mlp.down_proj.weight"), 5);
+  EXPECT_EQ(model.widths(), (std::vector<int>{3, 4, 5}));
+  PlanOptions o;
+  const Plan plan = make_plan(model, GpuSpec{"big", 1ull << 40, 1ull << 40}, o);
+  const Arena& w = plan.arena(ArenaId::Weights);
+  const uint64_t H = s.hidden, I = s.intermediate;
+  EXPECT_EQ(w.at("lm_head.weight__packed").bytes, 248320ull * H * 3 / 8);
+  EXPECT_EQ(w.at(up + "__packed").bytes, I * H * 4 / 8);
+  EXPECT_EQ(w.at(up + "__norms").bytes, I * H / 128 * 2);
+  EXPECT_EQ(w.at("model.language_model.layers.0.mlp.down_proj.weight__packed").bytes, H * I * 5 / 8);
+  for (int bits : {3, 4, 5}) EXPECT_EQ(w.at("codebook.q" + std::to_string(bits)).bytes, (4u << bits)) << bits;
+  // Against the uniform Q5 plan: exactly the bits saved on the three named tensors, plus the two tables.
+  const Plan q5 = plan_for(s, 5);
+  const uint64_t saved = 248320ull * H * 2 / 8 + 2 * I * H / 8;
+  EXPECT_EQ(sum_buffers(q5.arena(ArenaId::Weights)) - sum_buffers(w) + (8 + 16) * 4, saved);
+  model.linear_bits[up] = 9;
+  EXPECT_THROW(make_plan(model, GpuSpec{"big", 1ull << 40, 1ull << 40}, o), Error);
+}
+
 TEST(Weights, TwentySevenBMatchesThePerformanceSpec) {
   // performance.md: body Linears 24.35 G params + lm_head 1.27 G; 497 quantized Linears
   // (hlwq-format.md 4.4); at 5.125 bits per weight about 16.4 GB.
