@@ -3,7 +3,8 @@
 // measurements and screenshots (`hlwq-chat --script FILE`). Each command waits for its
 // outcome; progress goes to stdout, one line per event, so a test can follow along.
 //
-//   wait-model                  wait for the model loading at start (fails if none)
+//   wait-model                  wait for the model loading at start (fails if none) and the
+//                               window's first frame
 //   load PATH                   load a model and wait
 //   new                         start a new chat
 //   send TEXT                   send and wait for the whole reply
@@ -51,6 +52,7 @@ class ChatScript : public QObject {
   StallMeter* stall_;
   QTextStream stdout_;
   int timeout_ms_;
+  int frames_ = 0;  // frames the window has shown
 };
 
 }  // namespace hlwq::app

@@ -17,6 +17,7 @@
 #include "chat_script.h"
 #include "chat_store.h"
 #include "core/error.h"
+#include "event_trace.h"
 #include "fake_session.h"
 #include "hlwq/version.h"
 #include "stall_meter.h"
@@ -44,7 +45,8 @@ std::shared_ptr<hlwq::Session> make_session(bool fake) {
 
 int main(int argc, char* argv[]) {
   // QApplication (not QGuiApplication): Qt Charts' QML types need the widgets module.
-  QApplication app(argc, argv);
+  // HLWQ_STALL_TRACE=MS names the slow GUI-thread events (event_trace.h).
+  hlwq::app::TracingApplication app(argc, argv);
   QApplication::setApplicationName("hlwq-chat");
   QApplication::setOrganizationName("hlwq");
   QApplication::setApplicationVersion(hlwq::kVersion);

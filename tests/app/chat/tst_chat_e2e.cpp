@@ -2,6 +2,7 @@
 // read back through a separate SQLite connection, as a fresh process would see it.
 #include <QDirIterator>
 #include <QProcess>
+#include <QRegularExpression>
 #include <QSqlDatabase>
 #include <QSqlQuery>
 #include <QTemporaryDir>
@@ -114,6 +115,26 @@ class TestChatE2E : public QObject {
     QCOMPARE(db.scalar("SELECT kv_mode FROM messages WHERE role='assistant' ORDER BY id DESC LIMIT 1").toString(),
              QStringLiteral("q4"));
     QCOMPARE(db.scalar("SELECT value FROM settings WHERE key='kv_mode'").toString(), QStringLiteral("q4"));
+  }
+
+  // The first frame is start-up work: wait-model returns only after it, so a script's next
+  // measurement (stall-reset / load / stall-report) does not include it. HLWQ_STALL_TRACE=0
+  // prints every GUI-thread event, the first frame (Expose) among them, in order with the
+  // script's own lines.
+  void waitModelWaitsForTheFirstFrame() {
+    Sandbox box;
+    const QString s = box.writeScript("frame.txt", "wait-model\nstall-reset\nload " + box.models() +
+                                                       "/demo-model\nstall-report load\nquit\n");
+    qputenv("HLWQ_STALL_TRACE", "0");
+    const Run r = box.run({"--fake-engine", "--script", s}, box.models());
+    qunsetenv("HLWQ_STALL_TRACE");
+    QVERIFY2(r.code == 0, qPrintable(r.out.right(3000)));
+    const qsizetype expose = r.out.indexOf(QRegularExpression("stall-trace [0-9.]+ s: [0-9.]+ ms in \\S+ '.*' event Expose"));
+    const qsizetype loaded = r.out.indexOf("model loaded=1");
+    QVERIFY2(expose >= 0, "no Expose event in the trace");
+    QVERIFY2(loaded >= 0, qPrintable(r.out.right(3000)));
+    QVERIFY2(expose < loaded, "the first frame came after wait-model returned");
+    QVERIFY(r.out.contains(QRegularExpression("stall load: worst [0-9.]+ ms over [0-9]+ ticks")));
   }
 
   void sigkillWhileStreamingKeepsPartialReply() {
