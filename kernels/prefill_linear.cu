@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "cuda_check.h"
+#include "gemv.h"
 #include "prefill_gemm_q5.h"
 #include "prefill_gemm_q5_wgmma.h"
 #include "prefill_linear.h"
@@ -14,13 +15,14 @@ namespace hlwq::cuda {
 
 namespace {
 
-// HLWQ_PREFILL_GEMM=onchip|mma|cublas forces one path (A/B timing); otherwise per shape.
+// HLWQ_PREFILL_GEMM=onchip|mma|cublas|gemv forces one path (A/B timing); otherwise per shape.
 PrefillGemmPath forced_path() {
   static const PrefillGemmPath p = [] {
     const char* e = std::getenv("HLWQ_PREFILL_GEMM");
     if (e && std::strcmp(e, "onchip") == 0) return PrefillGemmPath::OnChip;
     if (e && std::strcmp(e, "mma") == 0) return PrefillGemmPath::OnChipMmaSync;
     if (e && std::strcmp(e, "cublas") == 0) return PrefillGemmPath::DequantCublas;
+    if (e && std::strcmp(e, "gemv") == 0) return PrefillGemmPath::Gemv;
     return PrefillGemmPath::Auto;
   }();
   return p;
@@ -43,11 +45,10 @@ void gemm_slice(cublasHandle_t handle, const PrefillLinearArgs& a, const __nv_bf
         "cublasGemmEx(prefill linear)");
 }
 
-}  // namespace
-
-PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols) {
-  if (forced_path() != PrefillGemmPath::Auto) return forced_path();
-  (void)cols;
+// The path without the GEMV (it takes at most 8 tokens and whole matrices only).
+PrefillGemmPath gemm_path(int tokens, int rows, int bits) {
+  // The on-chip GEMMs decode Q5 only: other widths expand (q_dequant.h takes all three).
+  if (bits != 5) return PrefillGemmPath::DequantCublas;
   // Measured on an H200 (docs/PERFORMANCE.md, "Prefill GEMM with on-chip decoding"): up to
   // 64 tokens the mma.sync kernel is fastest (its 32/64-token tiles waste less than wgmma's
   // 128); up to 128 the wgmma one, and up to 256 for the wide matrices (>= 8192 rows: enough
@@ -58,16 +59,37 @@ PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols) {
   return PrefillGemmPath::DequantCublas;
 }
 
+}  // namespace
+
+PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols, int bits) {
+  if (forced_path() != PrefillGemmPath::Auto) return forced_path();
+  (void)cols;
+  // Up to 8 tokens, one pass of the GEMV over the codes: PROVISIONAL for Q4/Q3 (their other
+  // path expands the whole matrix) until the hlwq-gemv-bench measurement (docs/PERFORMANCE.md
+  // "GEMV: Q4/Q3 and 1-8 tokens").
+  if (tokens <= kGemvMaxTokens && bits != 5) return PrefillGemmPath::Gemv;
+  return gemm_path(tokens, rows, bits);
+}
+
 void prefill_linear(cublasHandle_t handle, const PrefillLinearArgs& a, cudaStream_t stream) {
   const int n = a.w.rows, k = a.w.cols;
   if (a.tokens <= 0 || k <= 0 || k % 128 != 0 || a.ldo < n || a.scratch_elems < std::size_t(k))
     throw_error(ErrorKind::InvalidArgument, "prefill_linear: tokens ", std::to_string(a.tokens), ", matrix ",
                 std::to_string(n), "x", std::to_string(k), ", ldo ", std::to_string(a.ldo), ", scratch ",
                 std::to_string(a.scratch_elems), " elements");
-  // The on-chip GEMMs decode Q5 only: other widths always expand (q_dequant.h takes all three).
-  const PrefillGemmPath path = a.w.bits != 5                ? PrefillGemmPath::DequantCublas
-                               : a.path == PrefillGemmPath::Auto ? prefill_gemm_path(a.tokens, n, k)
-                                                                 : a.path;
+  PrefillGemmPath path = a.path == PrefillGemmPath::Auto ? prefill_gemm_path(a.tokens, n, k, a.w.bits) : a.path;
+  const bool gemv_fits = a.tokens <= kGemvMaxTokens && a.w.row0 == 0 && a.w.stored_rows == n;
+  if (path == PrefillGemmPath::Gemv && gemv_fits) {
+    GemvArgs g;
+    g.w = a.w;
+    g.codebook = a.codebook;
+    g.in_rotated = a.in;
+    g.tokens = a.tokens;
+    g.out = a.out;
+    g.out_stride = a.ldo;
+    return gemv(g, GemvInput::RotatedBf16, a.accumulate ? GemvOutput::AddResidual : GemvOutput::Store, stream);
+  }
+  if (path == PrefillGemmPath::Gemv || a.w.bits != 5) path = gemm_path(a.tokens, n, a.w.bits);
   if (path == PrefillGemmPath::OnChip || path == PrefillGemmPath::OnChipMmaSync) {
     const PrefillGemmQ5Args& g = a;
     // The wgmma kernel permutes the activations into the (here unused) weight scratch.

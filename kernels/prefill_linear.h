@@ -18,16 +18,18 @@ namespace hlwq::cuda {
 // OnChip: the codes decoded on chip (prefill_gemm_q5_wgmma.h on Hopper, else
 // prefill_gemm_q5.h); OnChipMmaSync: the mma.sync kernel even where the wgmma one runs
 // (A/B timing). DequantCublas: expand a slice into the scratch, multiply it, in turn.
-enum class PrefillGemmPath { Auto, OnChip, OnChipMmaSync, DequantCublas };
-// The path Auto takes for T tokens through a rows x cols matrix (HLWQ_PREFILL_GEMM=onchip,
-// mma or cublas in the environment forces one, for A/B timing).
-PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols);
+// Gemv: up to 8 tokens (kGemvMaxTokens) in one pass of the decode GEMV over the codes (gemv.h,
+// any width, whole matrices; otherwise the path Auto would take without it).
+enum class PrefillGemmPath { Auto, OnChip, OnChipMmaSync, DequantCublas, Gemv };
+// The path Auto takes for T tokens through a rows x cols matrix of `bits`-wide codes
+// (HLWQ_PREFILL_GEMM=onchip, mma, cublas or gemv in the environment forces one, for A/B timing).
+PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols, int bits = 5);
 
 // The GEMM's operands (prefill_gemm_q5.h) plus what the expansion path needs.
 struct PrefillLinearArgs : PrefillGemmQ5Args {
   __nv_bfloat16* scratch = nullptr;    // expanded weight rows
   std::size_t scratch_elems = 0;       // at least w.cols (one row); more rows = fewer GEMMs
-  PrefillGemmPath path = PrefillGemmPath::Auto;  // Q4/Q3 matrices expand whatever is asked
+  PrefillGemmPath path = PrefillGemmPath::Auto;  // Q4/Q3 matrices: the GEMV if asked (and it fits), else expand
 };
 
 void prefill_linear(cublasHandle_t handle, const PrefillLinearArgs& args, cudaStream_t stream);

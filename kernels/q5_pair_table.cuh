@@ -1,8 +1,8 @@
 #pragma once
-// The pair-table decode that the Q5 GEMV and the on-chip prefill GEMMs share: where pair P of a
-// 32-code run sits in its five words (q_matrix.h), as the byte offset of this lane's copy of
-// its table entry, and (for the prefill kernels) the bf16 table itself and the codes of one
-// 16-row tile. One copy, so the kernels cannot drift apart on the layout.
+// The pair-table decode that the GEMV (every width) and the on-chip Q5 prefill GEMMs share:
+// where pair P of a 32-code run sits in its words (q_matrix.h), as the byte offset of this
+// lane's copy of its table entry, and (for the prefill kernels) the bf16 table itself and the
+// codes of one 16-row tile. One copy, so the kernels cannot drift apart on the layout.
 #include <cuda_bf16.h>
 
 #include <cstdint>
@@ -11,17 +11,36 @@
 
 namespace hlwq::cuda {
 
-// Byte offset of pair P's table entry for this lane (lane4 = lane * 4; entries of 32 lanes per
-// pair): pairs 0-14 take a rotate and a LOP3, pair 15 is gathered from the five spare fields.
+// Word q of a run as the kernels hold it: Q5 and Q4 words 0-3 in n (Q3: words 0-1 in n.x,
+// n.y), the last word of Q5 and Q3 in h.
+template <int BITS, int Q>
+__device__ __forceinline__ uint32_t q_run_word(const uint4& n, uint32_t h) {
+  static_assert(Q < BITS, "a run has `bits` words");
+  if constexpr (Q == q_lo_words(BITS)) return h;
+  else return Q == 0 ? n.x : Q == 1 ? n.y : Q == 2 ? n.z : n.w;
+}
+
+// Byte offset of pair P's table entry for this lane in a table of 2^(2 BITS) pairs (lane4 =
+// lane * 4; entries of 32 lanes per pair): pairs in whole fields take a rotate and a LOP3,
+// pair 15 of Q5 and Q3 is gathered from the words' spare bits (7 + 2q, 8 + 2q of word q).
+template <int BITS, int P>
+__device__ __forceinline__ uint32_t q_pair_offset(const uint4& n, uint32_t h, uint32_t lane4) {
+  constexpr uint32_t kMask = ((1u << (2 * BITS)) - 1u) << 7;
+  if constexpr (P == q_split_pair(BITS)) {
+    if constexpr (BITS == 5)
+      return (n.x & 0x180u) | (n.y & 0x600u) | (n.z & 0x1800u) | (n.w & 0x6000u) | (h & 0x18000u) | lane4;
+    else
+      return (n.x & 0x180u) | (n.y & 0x600u) | (h & 0x1800u) | lane4;
+  } else {
+    const uint32_t w = q_run_word<BITS, P / q_pairs_per_word(BITS)>(n, h);
+    return (__funnelshift_l(w, w, (7 - q_pair_bit(BITS, P)) & 31) & kMask) | lane4;
+  }
+}
+
+// The Q5 form the prefill GEMMs use.
 template <int P>
 __device__ __forceinline__ uint32_t q5_pair_offset(const uint4& n, uint32_t h, uint32_t lane4) {
-  if constexpr (P == 15) {
-    return (n.x & 0x180u) | (n.y & 0x600u) | (n.z & 0x1800u) | (n.w & 0x6000u) | (h & 0x18000u) | lane4;
-  } else {
-    constexpr int q = P / 3;
-    const uint32_t w = q == 0 ? n.x : q == 1 ? n.y : q == 2 ? n.z : q == 3 ? n.w : h;
-    return (__funnelshift_l(w, w, (7 - q5_pair_bit(P)) & 31) & 0x1FF80u) | lane4;
-  }
+  return q_pair_offset<5, P>(n, h, lane4);
 }
 
 // The prefill GEMMs' table: entry (a | b << 5, lane) = bf16x2(c[a], c[b]) / sqrt(128) at byte

@@ -7,7 +7,7 @@
 #include "core/error.h"
 #include "cuda_check.h"
 #include "embed.h"
-#include "gemv_q5.h"
+#include "gemv.h"
 #include "qwen35_gpu.h"
 #include "sampling.h"
 
@@ -342,14 +342,14 @@ void Qwen35Gpu::enqueue_forward(cudaStream_t s, bool long_context, const int32_t
   auto mark = [&](const char* label) {
     if (probe_) probe_(label);
   };
-  const bool gemv = !(drop_ & kDropGemv);
+  const bool run_gemv = !(drop_ & kDropGemv);
   if (!(drop_ & kDropEmbedding)) embed_token(embedding_, token, d.hidden, x, s);
   mark("embedding");
   int delta_i = 0;
   for (int l = 0; l < d.layers; ++l) {
     const LayerWeights& w = layers_[l];
     GemvArgs in{w.in_proj.m, x, nullptr, w.norm1, d.eps, proj, w.in_proj.codebook};
-    if (gemv) gemv_q5(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
+    if (run_gemv) gemv(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
     mark(d.full_attention[l] ? "GEMV q/k/v (attention in_proj)" : "GEMV in_proj (DeltaNet)");
     if (d.full_attention[l]) {
       AttentionArgs a;
@@ -376,7 +376,7 @@ void Qwen35Gpu::enqueue_forward(cudaStream_t s, bool long_context, const int32_t
       if (!(drop_ & kDropAttention)) attention_decode(a, s);
       mark("attention decode (prep + split + combine)");
       GemvArgs o{w.out_proj.m, mix, nullptr, nullptr, d.eps, x, w.out_proj.codebook};
-      if (gemv) gemv_q5(o, GemvInput::Plain, GemvOutput::AddResidual, s);
+      if (run_gemv) gemv(o, GemvInput::Plain, GemvOutput::AddResidual, s);
       mark("GEMV o_proj (attention)");
     } else {
       DeltaNetStepArgs a;
@@ -393,19 +393,19 @@ void Qwen35Gpu::enqueue_forward(cudaStream_t s, bool long_context, const int32_t
       if (!(drop_ & kDropDeltaNet)) deltanet_step(a, s);
       mark("DeltaNet step");
       GemvArgs o{w.out_proj.m, mix, proj + a.z_offset(), w.out_norm, d.eps, x, w.out_proj.codebook};
-      if (gemv) gemv_q5(o, GemvInput::GatedNorm, GemvOutput::AddResidual, s);
+      if (run_gemv) gemv(o, GemvInput::GatedNorm, GemvOutput::AddResidual, s);
       mark("GEMV out_proj (DeltaNet)");
       ++delta_i;
     }
     GemvArgs gu{w.gate_up.m, x, nullptr, w.norm2, d.eps, h, w.gate_up.codebook};
-    if (gemv) gemv_q5(gu, GemvInput::RmsNorm1p, GemvOutput::SwiGlu, s);
+    if (run_gemv) gemv(gu, GemvInput::RmsNorm1p, GemvOutput::SwiGlu, s);
     mark("GEMV gate/up");
     GemvArgs dn{w.down.m, h, nullptr, nullptr, d.eps, x, w.down.codebook};
-    if (gemv) gemv_q5(dn, GemvInput::Plain, GemvOutput::AddResidual, s);
+    if (run_gemv) gemv(dn, GemvInput::Plain, GemvOutput::AddResidual, s);
     mark("GEMV down");
   }
   GemvArgs head{lm_head_.m, x, nullptr, final_norm_.get<float>(), d.eps, logits_.get<float>(), lm_head_.codebook};
-  if (gemv) gemv_q5(head, GemvInput::RmsNorm1p, GemvOutput::Store, s);
+  if (run_gemv) gemv(head, GemvInput::RmsNorm1p, GemvOutput::Store, s);
   mark("GEMV lm_head");
 }
 

@@ -12,7 +12,7 @@
 #include "cuda_check.h"
 #include "deltanet_prefill.h"
 #include "embed_prefill.h"
-#include "gemv_q5.h"
+#include "gemv.h"
 #include "prefill_linear.h"
 #include "prefill_rotate.h"
 #include "qwen35_gpu.h"
@@ -216,7 +216,7 @@ void Qwen35Gpu::prefill(const int32_t* tokens, int count, int pos, cudaStream_t 
             "prefill row to lm_head");
       GemvArgs head{lm_head_.m, x_.get<float>(), nullptr, final_norm_.get<float>(), d.eps, logits_.get<float>(),
                     lm_head_.codebook};
-      gemv_q5(head, GemvInput::RmsNorm1p, GemvOutput::Store, s);
+      gemv(head, GemvInput::RmsNorm1p, GemvOutput::Store, s);
       if (logits_host) {
         const int row = n_logits - (count - (c0 + r));
         check(cudaMemcpyAsync(logits_host + size_t(row) * d.vocab, logits_.get(), size_t(d.vocab) * 4,

@@ -19,7 +19,7 @@
 #include "core/error.h"
 #include "cuda_check.h"
 #include "device_buffer.h"
-#include "gemv_q5.h"
+#include "gemv.h"
 #include "prefill_gemm.h"
 #include "q_dequant.h"
 #include "qwen35_gpu.h"
@@ -398,7 +398,7 @@ int run_bench(const std::vector<std::string>& args) {
         for (auto& l : model->layers()) {
           const QWeight& w = which == 0 ? l.gate_up : which == 1 ? l.down : l.in_proj;
           GemvArgs a{w.m, in.get<float>(), nullptr, nullptr, 1e-6f, o.get<float>(), w.codebook};
-          gemv_q5(a, GemvInput::Plain, which == 0 ? GemvOutput::SwiGlu : which == 1 ? GemvOutput::AddResidual : GemvOutput::Store, s);
+          gemv(a, GemvInput::Plain, which == 0 ? GemvOutput::SwiGlu : which == 1 ? GemvOutput::AddResidual : GemvOutput::Store, s);
         }
       };
       run();  // sets kernel attributes outside capture

@@ -1,12 +1,12 @@
 // hlwq-gemv-trace: where a decode GEMV launch's time goes. Replays one graph of the 27B
 // decode's GEMVs alone (per layer: in_proj, out_proj, gate/up, down, as enqueue_step orders
 // them, the mixers left out; the 27B's shapes, 64 distinct copies, so nothing is re-read from
-// L2; constant bytes, which the timing does not depend on) and reads back the per-CTA globaltimer stamps gemv_q5 writes
-// while GemvTuning::trace is set (kernels/gemv_q5.h). Per matrix kind it prints the mean over
+// L2; constant bytes, which the timing does not depend on) and reads back the per-CTA globaltimer stamps gemv writes
+// while GemvTuning::trace is set (kernels/gemv.h). Per matrix kind it prints the mean over
 // layers of: the launch's span (last CTA exit to last CTA exit), when the previous launch's
 // last CTA left until this one's griddepcontrol.wait released, the prologue, the main loop
 // (mean and slowest CTA), the spread of the warps' loop ends inside a CTA, and the epilogue.
-// Each configuration of --configs (launch options, kernels/gemv_q5.h GemvTuning) is timed
+// Each configuration of --configs (launch options, kernels/gemv.h GemvTuning) is timed
 // untraced and traced in the same process, so one call gives the A/B.
 // Usage: hlwq-gemv-trace [--layers N] [--repeats N] [--configs 'pdl=1;pdl=0']
 #include <cuda_runtime.h>
@@ -20,7 +20,7 @@
 #include "core/error.h"
 #include "cuda_check.h"
 #include "device_buffer.h"
-#include "gemv_q5.h"
+#include "gemv.h"
 #include "q_matrix.h"
 #include "bench/bench_stats.h"
 
@@ -208,20 +208,20 @@ int run(int argc, char** argv) {
       const GemvInput out_in = w.attn ? GemvInput::Plain : GemvInput::GatedNorm;
       const GemvArgs gu{w.gate_up, x.get<float>(), nullptr, nw, eps, h.get<float>(), cb};
       const GemvArgs dn{w.down, h.get<float>(), nullptr, nullptr, eps, x.get<float>(), cb};
-      gemv_q5(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
-      gemv_q5(out, out_in, GemvOutput::AddResidual, s);
-      gemv_q5(gu, GemvInput::RmsNorm1p, GemvOutput::SwiGlu, s);
-      gemv_q5(dn, GemvInput::Plain, GemvOutput::AddResidual, s);
+      gemv(in, GemvInput::RmsNorm1p, GemvOutput::Store, s);
+      gemv(out, out_in, GemvOutput::AddResidual, s);
+      gemv(gu, GemvInput::RmsNorm1p, GemvOutput::SwiGlu, s);
+      gemv(dn, GemvInput::Plain, GemvOutput::AddResidual, s);
       if (record) {
         const QMatrix* m[4] = {&w.in_proj, &w.out_proj, &w.gate_up, &w.down};
         for (int k = 0; k < 4; ++k) seq.push_back({k, QMatrix::bytes_for(5, m[k]->rows, m[k]->cols)});
       }
     }
   };
-  const int words = gemv_q5_trace_words(), ctas = prop.multiProcessorCount;
+  const int words = gemv_trace_words(), ctas = prop.multiProcessorCount;
   const int launches = layers * 4;
   DeviceBuffer trace(size_t(launches) * ctas * words * 8, "trace");
-  GemvTuning& tune = gemv_q5_tuning();
+  GemvTuning& tune = gemv_tuning();
   const GemvTuning defaults = tune;
   enqueue(true);  // kernel attributes outside capture
   uint64_t total = 0;
