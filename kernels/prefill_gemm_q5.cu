@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "cuda_check.h"
+#include "prefill_gemm_q5_tiles.cuh"
 #include "q5_pair_table.cuh"
 
 // Tensor cores (mma.sync m16n8k16 bf16, fp32 accumulation) with the Q5 codes decoded in
@@ -33,10 +34,6 @@ constexpr int kThreads = 256, kRowBytes = 256;  // a token's 128 activations of 
 
 __device__ __forceinline__ uint32_t smem_u32(const void* p) {
   return uint32_t(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
 }
 
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
@@ -80,38 +77,22 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_gemm_q5_kernel(PrefillGem
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const uint32_t lane4 = uint32_t(lane) * 4;
-  constexpr int kGroup = 8;
-  const int L = blockIdx.x, per_group = kGroup * tok_tiles, group = L / per_group;
-  const int first = group * kGroup, gsize = min(row_tiles - first, kGroup), in_group = L - group * per_group;
-  const int row0 = (first + in_group % gsize) * BM, tok0 = (in_group / gsize) * BN;
+  const PrefillTile tile = prefill_tile(blockIdx.x, row_tiles, tok_tiles, BM, BN);
+  const int row0 = tile.row0, tok0 = tile.tok0;
 
   const QMatrix& w = a.w;
   const int nb = w.cols / 128, k = w.cols;
   const int kb0 = blockIdx.y * blocks_per_split, kb1 = min(nb, kb0 + blocks_per_split);
 
-  // Row-block index of rows g and g + 8 of each tile at block b: base + b * stride.
-  uint32_t base[MT][2], stride[MT][2];
+  // Rows g and g + 8 of each of this warp's tiles.
+  Q5RowWalk walk[MT][2];
 #pragma unroll
   for (int i = 0; i < MT; ++i)
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int sr = w.row0 + min(row0 + (warp * MT + i) * 16 + g + 8 * h, w.rows - 1);
-      const int tile = sr / kQTileRows;
-      base[i][h] = uint32_t(tile) * kQTileRows * nb + uint32_t(sr % kQTileRows);
-      stride[i][h] = uint32_t(min(kQTileRows, w.stored_rows - tile * kQTileRows));
-    }
+    for (int h = 0; h < 2; ++h) walk[i][h] = q5_row_walk(w, nb, row0 + (warp * MT + i) * 16 + g + 8 * h);
   auto load_codes = [&](Q5TileCodes (&c)[MT], int b) {
-    const unsigned short* nrm = reinterpret_cast<const unsigned short*>(w.norms);
 #pragma unroll
-    for (int i = 0; i < MT; ++i) {
-      const uint32_t r0 = base[i][0] + uint32_t(b) * stride[i][0], r1 = base[i][1] + uint32_t(b) * stride[i][1];
-      c[i].n0 = __ldg(w.nib + (r0 * 4 + t));
-      c[i].n1 = __ldg(w.nib + (r1 * 4 + t));
-      c[i].h0 = __ldg(w.hi + (r0 * 4 + t));
-      c[i].h1 = __ldg(w.hi + (r1 * 4 + t));
-      c[i].norm0 = __ldg(nrm + r0);
-      c[i].norm1 = __ldg(nrm + r1);
-    }
+    for (int i = 0; i < MT; ++i) load_q5_tile_codes(w, walk[i][0], walk[i][1], b, t, c[i]);
   };
   auto load_acts = [&](int block, int buf) {
     const uint32_t dst0 = smem_u32(Bs + buf * kBBytes);
@@ -224,16 +205,9 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_gemm_q5_kernel(PrefillGem
 #pragma unroll
     for (int j = 0; j < NT; ++j)
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int row = row0 + (warp * MT + i) * 16 + g + (e >> 1) * 8;
-        const int tok = tok0 + j * 8 + 2 * t + (e & 1);
-        if (row >= w.rows || tok >= a.tokens) continue;
-        const float v = acc[i][j][e] * unit[i][e >> 1];
-        float* o = a.out + size_t(tok) * a.ldo + row;
-        if (split) atomicAdd(o, v);
-        else if (a.accumulate) *o += v;
-        else *o = v;
-      }
+      for (int e = 0; e < 4; ++e)
+        store_prefill_out(a, row0 + (warp * MT + i) * 16 + g + (e >> 1) * 8, tok0 + j * 8 + 2 * t + (e & 1),
+                          acc[i][j][e] * unit[i][e >> 1], split);
 }
 
 template <int MT, int NT>
@@ -247,17 +221,10 @@ void launch(const PrefillGemmQ5Args& a, cudaStream_t stream) {
           "cudaFuncSetAttribute(prefill_gemm_q5 shared memory)");
     configured = true;
   }
-  const int row_tiles = (a.w.rows + BM - 1) / BM, tok_tiles = (a.tokens + BN - 1) / BN;
-  const int nb = a.w.cols / 128, ctas = row_tiles * tok_tiles;
-  const int sms = device_sms();
-  int splits = 1;
-  if (ctas < sms) splits = std::min(std::max(1, nb / 4), (sms + ctas - 1) / ctas);
-  const int per = (nb + splits - 1) / splits;
-  splits = (nb + per - 1) / per;
-  if (splits > 1 && !a.accumulate)
-    check(cudaMemset2DAsync(a.out, size_t(a.ldo) * 4, 0, size_t(a.w.rows) * 4, size_t(a.tokens), stream),
-          "cudaMemset2DAsync(prefill_gemm_q5 split-K output)");
-  kernel<<<dim3(unsigned(ctas), unsigned(splits)), kThreads, smem, stream>>>(a, row_tiles, tok_tiles, per);
+  const int row_tiles = (a.w.rows + BM - 1) / BM, tok_tiles = (a.tokens + BN - 1) / BN, ctas = row_tiles * tok_tiles;
+  const PrefillSplitK k = prefill_split_k(a, ctas, "cudaMemset2DAsync(prefill_gemm_q5 split-K output)", stream);
+  kernel<<<dim3(unsigned(ctas), unsigned(k.splits)), kThreads, smem, stream>>>(a, row_tiles, tok_tiles,
+                                                                              k.blocks_per_split);
   check_launch("prefill_gemm_q5");
 }
 

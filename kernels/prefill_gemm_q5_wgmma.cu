@@ -16,8 +16,9 @@
 
 #include "core/error.h"
 #include "cuda_check.h"
-#include "q5_pair_table.cuh"
+#include "prefill_gemm_q5_tiles.cuh"
 #include "prefill_gemm_q5_wgmma.h"
+#include "q5_pair_table.cuh"
 
 extern __shared__ __align__(1024) unsigned char hlwq_pgemm_wg_smem[];
 
@@ -77,10 +78,6 @@ __device__ __forceinline__ void decode(const Q5TileCodes& c, uint32_t lane4, uin
 #undef HLWQ_KSTEP
 }
 
-__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
-}
-
 // Shared-memory matrix descriptor: K-major, 128-byte swizzle, 8-row groups 1024 bytes apart.
 __device__ __forceinline__ uint64_t b_desc(uint32_t addr) {
   return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t(1) << 16) | (uint64_t(1024 >> 4) << 32) | (uint64_t(1) << 62);
@@ -109,34 +106,16 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(PrefillGemmQ5Args a, 
 
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const uint32_t lane4 = uint32_t(lane) * 4;
-  constexpr int kGroup = 8;
-  const int L = blockIdx.x, per_group = kGroup * tok_tiles, group = L / per_group;
-  const int first = group * kGroup, gsize = min(row_tiles - first, kGroup), in_group = L - group * per_group;
-  const int row0 = (first + in_group % gsize) * kBM, tok0 = (in_group / gsize) * kBN;
+  const PrefillTile tile = prefill_tile(blockIdx.x, row_tiles, tok_tiles, kBM, kBN);
+  const int row0 = tile.row0, tok0 = tile.tok0;
 
   const QMatrix& w = a.w;
   const int nb = w.cols / 128, k = w.cols;
   const int kb0 = blockIdx.y * blocks_per_split, kb1 = min(nb, kb0 + blocks_per_split);
 
   // This warp's 16-row tile (warp 4h + v: rows 64h + 16v of the CTA, the warpgroup layout).
-  uint32_t base[2], stride[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int sr = w.row0 + min(row0 + warp * 16 + g + 8 * h, w.rows - 1);
-    const int tile = sr / kQTileRows;
-    base[h] = uint32_t(tile) * kQTileRows * nb + uint32_t(sr % kQTileRows);
-    stride[h] = uint32_t(min(kQTileRows, w.stored_rows - tile * kQTileRows));
-  }
-  auto load_codes = [&](Q5TileCodes& c, int b) {
-    const unsigned short* nrm = reinterpret_cast<const unsigned short*>(w.norms);
-    const uint32_t r0 = base[0] + uint32_t(b) * stride[0], r1 = base[1] + uint32_t(b) * stride[1];
-    c.n0 = __ldg(w.nib + (r0 * 4 + t));
-    c.n1 = __ldg(w.nib + (r1 * 4 + t));
-    c.h0 = __ldg(w.hi + (r0 * 4 + t));
-    c.h1 = __ldg(w.hi + (r1 * 4 + t));
-    c.norm0 = __ldg(nrm + r0);
-    c.norm1 = __ldg(nrm + r1);
-  };
+  const Q5RowWalk walk0 = q5_row_walk(w, nb, row0 + warp * 16 + g), walk1 = q5_row_walk(w, nb, row0 + warp * 16 + g + 8);
+  auto load_codes = [&](Q5TileCodes& c, int b) { load_q5_tile_codes(w, walk0, walk1, b, t, c); };
   // Token row r of a half: 128 bytes, 16-byte chunk c at (c ^ (r & 7)) (the 128-byte swizzle).
   auto load_acts = [&](int block, int buf) {
 #pragma unroll
@@ -210,16 +189,9 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(PrefillGemmQ5Args a, 
 #pragma unroll
   for (int j = 0; j < 16; ++j)
 #pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const int row = row0 + warp * 16 + g + (e >> 1) * 8;
-      const int tok = tok0 + j * 8 + 2 * t + (e & 1);
-      if (row >= w.rows || tok >= a.tokens) continue;
-      const float v = acc[4 * j + e] * unit[e >> 1];
-      float* o = a.out + size_t(tok) * a.ldo + row;
-      if (split) atomicAdd(o, v);
-      else if (a.accumulate) *o += v;
-      else *o = v;
-    }
+    for (int e = 0; e < 4; ++e)
+      store_prefill_out(a, row0 + warp * 16 + g + (e >> 1) * 8, tok0 + j * 8 + 2 * t + (e & 1),
+                        acc[4 * j + e] * unit[e >> 1], split);
 }
 
 #else
@@ -268,7 +240,6 @@ void prefill_gemm_q5_wgmma(const PrefillGemmQ5Args& a, __nv_bfloat16* scratch, s
           "cudaFuncSetAttribute(prefill_gemm_q5_wgmma shared memory)");
     configured = true;
   }
-  const int sms = device_sms();
   // Tokens in passes that fit the scratch (the permuted activations).
   const int pass = int(std::min<std::size_t>(std::size_t(a.tokens), scratch_elems / w.cols));
   for (int t0 = 0; t0 < a.tokens; t0 += pass) {
@@ -280,16 +251,10 @@ void prefill_gemm_q5_wgmma(const PrefillGemmQ5Args& a, __nv_bfloat16* scratch, s
     PrefillGemmQ5Args p = a;
     p.tokens = T;
     p.out = a.out + size_t(t0) * a.ldo;
-    const int row_tiles = (w.rows + kBM - 1) / kBM, tok_tiles = (T + kBN - 1) / kBN;
-    const int nb = w.cols / 128, ctas = row_tiles * tok_tiles;
-    int splits = 1;
-    if (ctas < sms) splits = std::min(std::max(1, nb / 4), (sms + ctas - 1) / ctas);
-    const int per = (nb + splits - 1) / splits;
-    splits = (nb + per - 1) / per;
-    if (splits > 1 && !p.accumulate)
-      check(cudaMemset2DAsync(p.out, size_t(p.ldo) * 4, 0, size_t(w.rows) * 4, size_t(T), stream),
-            "cudaMemset2DAsync(prefill_gemm_q5_wgmma split-K output)");
-    kernel<<<dim3(unsigned(ctas), unsigned(splits)), kThreads, smem, stream>>>(p, scratch, row_tiles, tok_tiles, per);
+    const int row_tiles = (w.rows + kBM - 1) / kBM, tok_tiles = (T + kBN - 1) / kBN, ctas = row_tiles * tok_tiles;
+    const PrefillSplitK k = prefill_split_k(p, ctas, "cudaMemset2DAsync(prefill_gemm_q5_wgmma split-K output)", stream);
+    kernel<<<dim3(unsigned(ctas), unsigned(k.splits)), kThreads, smem, stream>>>(p, scratch, row_tiles, tok_tiles,
+                                                                               k.blocks_per_split);
     check_launch("prefill_gemm_q5_wgmma");
   }
 }
