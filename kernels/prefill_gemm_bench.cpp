@@ -24,7 +24,10 @@
 #include "prefill_gemm_q5_wgmma.h"
 #include "prefill_linear.h"
 #include "q5_dequant.h"
+#include "bench/bench_inputs.h"
 #include "bench/bench_stats.h"
+#include "bench/bench_timer.h"
+#include "bench/tool_main.h"
 
 namespace hlwq::cuda {
 namespace {
@@ -39,29 +42,8 @@ constexpr Shape kShapes[] = {
 };
 constexpr int kCopies = 4;
 
-using hlwq::cuda::bench_stats::median;
-
-struct Timer {
-  cudaEvent_t a, b;
-  Timer() {
-    check(cudaEventCreate(&a), "cudaEventCreate");
-    check(cudaEventCreate(&b), "cudaEventCreate");
-  }
-  ~Timer() {
-    cudaEventDestroy(a);
-    cudaEventDestroy(b);
-  }
-  template <typename F>
-  double ms(cudaStream_t s, int iters, F&& f) {
-    check(cudaEventRecord(a, s), "cudaEventRecord");
-    for (int i = 0; i < iters; ++i) f(i);
-    check(cudaEventRecord(b, s), "cudaEventRecord");
-    check(cudaEventSynchronize(b), "cudaEventSynchronize");
-    float m = 0;
-    check(cudaEventElapsedTime(&m, a, b), "cudaEventElapsedTime");
-    return m / iters;
-  }
-};
+using bench_stats::median;
+using bench_timer::Timer;
 
 double copy_bandwidth(cudaStream_t s) {
   const size_t bytes = size_t(1) << 30;
@@ -127,12 +109,7 @@ int run(int argc, char** argv) {
   DeviceBuffer x(size_t(maxT) * maxK * 2, "activations"), y(size_t(maxT) * maxN * 4, "outputs"),
       y2(size_t(maxT) * maxN * 4, "outputs (check)");
   {
-    std::vector<uint16_t> h(size_t(maxT) * maxK);
-    uint64_t st = 99;
-    for (auto& v : h) {
-      st = st * 6364136223846793005ull + 1442695040888963407ull;
-      v = __bfloat16_as_ushort(__float2bfloat16(float((st >> 40) & 0xffff) / 32768.0f - 1.0f));
-    }
+    const auto h = bench_inputs::random_bf16(size_t(maxT) * maxK, 99);
     check(cudaMemcpy(x.get(), h.data(), h.size() * 2, cudaMemcpyHostToDevice), "activations");
   }
   std::printf("\n%-17s %6s %10s %10s %10s %10s %9s %9s %9s %8s %9s\n", "shape", "T", "onchip ms", "mma ms",
@@ -246,13 +223,5 @@ int run(int argc, char** argv) {
 }  // namespace hlwq::cuda
 
 int main(int argc, char** argv) {
-  try {
-    return hlwq::cuda::run(argc, argv);
-  } catch (const hlwq::Error& e) {
-    std::fprintf(stderr, "hlwq-prefill-gemm-bench: %s: %s\n", hlwq::to_string(e.kind()), e.what());
-    return 1;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "hlwq-prefill-gemm-bench: %s\n", e.what());
-    return 1;
-  }
+  return hlwq::cuda::bench_main::run_tool("hlwq-prefill-gemm-bench", [&] { return hlwq::cuda::run(argc, argv); });
 }
