@@ -16,40 +16,51 @@ namespace {
 uint16_t to_bf16(float f) { return __bfloat16_as_ushort(__float2bfloat16(f)); }
 float from_bf16(uint16_t h) { return __bfloat162float(__ushort_as_bfloat16(h)); }
 
-// A random matrix in the GPU layout (random nibble/high words) and W read back from it in
-// double: W[r][block] = norm * H_128 (codebook[code] / sqrt(128)).
-struct HostQ5 {
+// A random Q5 matrix in the GPU layout (random nibble/high words, so every 5-bit pattern and
+// both halves of a pair occur) and its weights read back on the host with the reference decode
+// of q_matrix.h, in double.
+struct RandomQ5 {
   int rows, cols;
   std::vector<uint32_t> nib, hi;
   std::vector<uint16_t> norms;
-  std::vector<double> W;
+  std::vector<float> table = q5_table();
 
-  HostQ5(int r, int c, uint64_t seed) : rows(r), cols(c) {
+  RandomQ5(int r, int c, uint64_t seed) : rows(r), cols(c) {
     std::mt19937_64 g(seed);
-    const int nb = cols / 128;
     nib.resize(size_t(rows) * cols / 32 * 4);
     hi.resize(size_t(rows) * cols / 32);
     for (auto& w : nib) w = uint32_t(g());
     for (auto& w : hi) w = uint32_t(g());
-    norms.resize(size_t(rows) * nb);
+    norms.resize(size_t(rows) * (cols / 128));
     for (auto& n : norms) n = float_to_half(0.5f + float(g() % 1000) / 1000.0f);
-    const auto table = q5_table();
-    const auto H = hadamard(128);
-    W.resize(size_t(rows) * cols);
-    std::vector<double> cb(128);
-    for (int row = 0; row < rows; ++row)
-      for (int b = 0; b < nb; ++b) {
-        for (int j = 0; j < 128; ++j) {
-          // the run's five words where q_matrix.h places them
-          const size_t i = q_row_block(rows, cols, row, b) * 4 + j / 32;
-          const uint32_t words[5] = {nib[i * 4], nib[i * 4 + 1], nib[i * 4 + 2], nib[i * 4 + 3], hi[i]};
-          const int code = int(q5_decode_code(words, j % 32));
-          cb[j] = table[code] / std::sqrt(128.0);
-        }
-        const auto w = matvec(H, cb.data(), 128);
-        for (int j = 0; j < 128; ++j)
-          W[size_t(row) * cols + b * 128 + j] = half_to_float(norms[q_row_block(rows, cols, row, b)]) * w[j];
+  }
+  // Stored row r in the rotated domain: norm * codebook[code] / sqrt(128) per 128-block.
+  std::vector<double> row(int r) const {
+    std::vector<double> w(cols);
+    for (int b = 0; b < cols / 128; ++b) {
+      const size_t rb = q_row_block(rows, cols, r, b);
+      const double n = half_to_float(norms[rb]);
+      for (int run = 0; run < 4; ++run) {
+        const size_t i = rb * 4 + run;
+        const uint32_t words[5] = {nib[i * 4], nib[i * 4 + 1], nib[i * 4 + 2], nib[i * 4 + 3], hi[i]};
+        for (int j = 0; j < 32; ++j)
+          w[b * 128 + run * 32 + j] = n * table[q5_decode_code(words, j)] / std::sqrt(128.0);
       }
+    }
+    return w;
+  }
+  // All rows in the weights' own domain: H_128 applied to each rotated block.
+  std::vector<double> dense() const {
+    const auto H = hadamard(128);
+    std::vector<double> W(size_t(rows) * cols);
+    for (int r = 0; r < rows; ++r) {
+      const auto rot = row(r);
+      for (int b = 0; b < cols / 128; ++b) {
+        const auto w = matvec(H, rot.data() + b * 128, 128);
+        std::copy(w.begin(), w.end(), W.begin() + size_t(r) * cols + b * 128);
+      }
+    }
+    return W;
   }
   QMatrix upload(Dev<uint8_t>& storage) const {
     QMatrix m = q_matrix_in(storage.p, 5, rows, cols);
@@ -60,9 +71,24 @@ struct HostQ5 {
   }
 };
 
+// The GEMM operands of one call on device buffers (bf16 activations, fp32 output).
+PrefillGemmQ5Args gemm_args(const QMatrix& m, const float* codebook, const Dev<uint16_t>& x, int tokens,
+                            Dev<float>& out, int ldo, bool accumulate) {
+  PrefillGemmQ5Args a;
+  a.w = m;
+  a.codebook = codebook;
+  a.in = reinterpret_cast<const __nv_bfloat16*>(x.p);
+  a.tokens = tokens;
+  a.out = out.p;
+  a.ldo = ldo;
+  a.accumulate = accumulate;
+  return a;
+}
+
 void run(int tokens, int rows, int cols, uint64_t seed) {
   SCOPED_TRACE(std::to_string(tokens) + "x" + std::to_string(rows) + "x" + std::to_string(cols));
-  const HostQ5 q(rows, cols, seed);
+  const RandomQ5 q(rows, cols, seed);
+  const auto W = q.dense();
   const auto xf = uniform(size_t(tokens) * cols, -1.f, 1.f, seed + 1);
   std::vector<uint16_t> xb(xf.size());
   for (size_t i = 0; i < xf.size(); ++i) xb[i] = to_bf16(xf[i]);
@@ -70,7 +96,7 @@ void run(int tokens, int rows, int cols, uint64_t seed) {
   for (int t = 0; t < tokens; ++t)
     for (int r = 0; r < rows; ++r) {
       double s = 0;
-      for (int k = 0; k < cols; ++k) s += from_bf16(xb[size_t(t) * cols + k]) * q.W[size_t(r) * cols + k];
+      for (int k = 0; k < cols; ++k) s += from_bf16(xb[size_t(t) * cols + k]) * W[size_t(r) * cols + k];
       expect[size_t(t) * rows + r] = s;
     }
 
@@ -140,17 +166,8 @@ void run_linear(int tokens, int rows, int cols, size_t scratch_rows, bool accumu
   dw.poison();
   cublasHandle_t handle;
   check(cublasCreate(&handle), "cublasCreate");
-  PrefillLinearArgs a;
-  a.w = m;
-  a.codebook = dtable.p;
-  a.in = reinterpret_cast<const __nv_bfloat16*>(dx.p);
-  a.tokens = tokens;
-  a.out = dout.p;
-  a.ldo = ldo;
-  a.accumulate = accumulate;
-  a.scratch = reinterpret_cast<__nv_bfloat16*>(dw.p);
-  a.scratch_elems = scratch_rows * cols;
-  a.path = path;
+  const PrefillLinearArgs a{gemm_args(m, dtable.p, dx, tokens, dout, ldo, accumulate),
+                            reinterpret_cast<__nv_bfloat16*>(dw.p), scratch_rows * cols, path};
   prefill_linear(handle, a, nullptr);
   const auto got = dout.download();
   cublasDestroy(handle);
@@ -196,44 +213,6 @@ TEST(PrefillLinear, RejectsBadShapes) {
 // sum |w||x| in the worst case), so each output must be within 4e-3 * sum_k |w_k||x_k| (plus
 // fp32 rounding of the residual add) of the double sum. Sampled rows (all tokens) keep the CPU loops short at the 27B shapes; every
 // output must be finite (written over a NaN poison) and columns past n untouched.
-struct RotatedQ5 {
-  int rows, cols;
-  std::vector<uint32_t> nib, hi;
-  std::vector<uint16_t> norms;
-  std::vector<float> table = q5_table();
-
-  RotatedQ5(int r, int c, uint64_t seed) : rows(r), cols(c) {
-    std::mt19937_64 g(seed);
-    nib.resize(size_t(rows) * cols / 32 * 4);
-    hi.resize(size_t(rows) * cols / 32);
-    for (auto& w : nib) w = uint32_t(g());
-    for (auto& w : hi) w = uint32_t(g());
-    norms.resize(size_t(rows) * (cols / 128));
-    for (auto& n : norms) n = float_to_half(0.5f + float(g() % 1000) / 1000.0f);
-  }
-  std::vector<double> row(int r) const {  // stored row r, rotated domain
-    std::vector<double> w(cols);
-    for (int b = 0; b < cols / 128; ++b) {
-      const size_t rb = q_row_block(rows, cols, r, b);
-      const double n = half_to_float(norms[rb]);
-      for (int run = 0; run < 4; ++run) {
-        const size_t i = rb * 4 + run;
-        const uint32_t words[5] = {nib[i * 4], nib[i * 4 + 1], nib[i * 4 + 2], nib[i * 4 + 3], hi[i]};
-        for (int j = 0; j < 32; ++j)
-          w[b * 128 + run * 32 + j] = n * table[q5_decode_code(words, j)] / std::sqrt(128.0);
-      }
-    }
-    return w;
-  }
-  QMatrix upload(Dev<uint8_t>& storage) const {
-    QMatrix m = q_matrix_in(storage.p, 5, rows, cols);
-    check(cudaMemcpy(const_cast<uint4*>(m.nib), nib.data(), nib.size() * 4, cudaMemcpyHostToDevice), "nib");
-    check(cudaMemcpy(const_cast<uint32_t*>(m.hi), hi.data(), hi.size() * 4, cudaMemcpyHostToDevice), "hi");
-    check(cudaMemcpy(const_cast<__half*>(m.norms), norms.data(), norms.size() * 2, cudaMemcpyHostToDevice), "norms");
-    return m;
-  }
-};
-
 // Rows [first, first + count) of a stored matrix of `stored` rows; every `step`-th view row
 // plus the first and last 20 are checked against the CPU. Both kernels where the wgmma one runs
 // (its activation scratch holding `scratch_tokens` rows: fewer than `tokens` runs in passes).
@@ -241,7 +220,7 @@ void run_onchip(int tokens, int stored, int cols, int first, int count, bool acc
                 int scratch_tokens = 0) {
   SCOPED_TRACE(std::to_string(tokens) + " tokens, rows " + std::to_string(first) + "+" + std::to_string(count) + " of " +
                std::to_string(stored) + "x" + std::to_string(cols) + (accumulate ? " +=" : " ="));
-  const RotatedQ5 q(stored, cols, seed);
+  const RandomQ5 q(stored, cols, seed);
   Dev<uint8_t> storage(QMatrix::bytes_for(5, stored, cols));
   const QMatrix m = q.upload(storage).row_slice(first, count);
   const auto xf = uniform(size_t(tokens) * cols, -1.f, 1.f, seed + 1);
@@ -254,14 +233,7 @@ void run_onchip(int tokens, int stored, int cols, int first, int count, bool acc
       for (int r = 0; r < count; ++r) out0[size_t(t) * ldo + r] = NAN;
   Dev<float> dtable(q.table), dout(out0);
   Dev<uint16_t> dx(xb);
-  PrefillGemmQ5Args a;
-  a.w = m;
-  a.codebook = dtable.p;
-  a.in = reinterpret_cast<const __nv_bfloat16*>(dx.p);
-  a.tokens = tokens;
-  a.out = dout.p;
-  a.ldo = ldo;
-  a.accumulate = accumulate;
+  const PrefillGemmQ5Args a = gemm_args(m, dtable.p, dx, tokens, dout, ldo, accumulate);
 
   // The CPU sums of the sampled rows, computed once for both kernels.
   std::vector<int> rows;
