@@ -1,7 +1,9 @@
-// GPU BlockQuantizer: a chunk of rows is cut into slices of about kSliceBytes of input. For
-// each slice the thread pool copies the source rows (usually a file mapping: the copy is where
-// pages are read) into a pinned buffer, then one stream uploads, quantizes and downloads it.
-// Two slots alternate, so slice s+1 is being copied while slice s is on the GPU.
+// GPU BlockQuantizer: a chunk of rows is cut into pieces that fit a slot of the planner's
+// quantize arena (quantize_pieces.h). For each piece the thread pool copies the source values
+// (usually a file mapping: the copy is where pages are read) into a pinned buffer, then one
+// stream uploads, quantizes and downloads it. Two slots alternate, so piece s+1 is being copied
+// while piece s is on the GPU. The device memory is the arena, allocated once when the
+// quantizer starts: what `hlwq fit` and the plan name, never more.
 #include "quantize_cuda.h"
 
 #include <cuda_runtime.h>
@@ -13,38 +15,24 @@
 #include "core/error.h"
 #include "core/thread_pool.h"
 #include "cuda_check.h"
+#include "device_arenas.h"
 #include "quantize_hlwq.h"
+#include "quantize_pieces.h"
 
 namespace hlwq::cuda {
 namespace {
 
-constexpr uint64_t kSliceBytes = 16ull << 20;
 constexpr uint64_t kCopyPiece = 1ull << 20;  // host copy granularity per pool task
 
 struct Slot {
-  uint8_t* host_in = nullptr;    // pinned
-  uint8_t* host_out = nullptr;   // pinned: packed codes, then scales
-  void* dev_in = nullptr;
-  uint8_t* dev_out = nullptr;
-  uint64_t in_cap = 0, out_cap = 0;
+  uint8_t* host_in = nullptr;    // pinned, as large as dev_in
+  uint8_t* host_out = nullptr;   // pinned, as large as dev_out: packed codes, then scales
+  DeviceBuffer dev_in, dev_out;  // views into the quantize arena
   cudaStream_t stream = nullptr;
   cudaEvent_t done = nullptr;
-  int64_t row0 = -1, rows = 0;   // the slice in flight, row0 < 0: none
+  QuantizePiece piece;           // the piece in flight
+  bool busy = false;
 };
-
-// Grows a pinned staging buffer and its device twin to `bytes` (the contents are not kept).
-template <class Device>
-void grow(uint8_t*& host, Device*& dev, uint64_t& cap, uint64_t bytes) {
-  if (bytes <= cap) return;
-  cudaFreeHost(host);
-  cudaFree(dev);
-  host = nullptr;
-  dev = nullptr;
-  cap = 0;
-  HLWQ_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&host), bytes, cudaHostAllocDefault));
-  HLWQ_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&dev), bytes));
-  cap = bytes;
-}
 
 class CudaBlockQuantizer final : public BlockQuantizer {
  public:
@@ -58,7 +46,16 @@ class CudaBlockQuantizer final : public BlockQuantizer {
     HLWQ_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
     name_ = std::string("cuda (") + prop.name + ")";
     try {
-      for (Slot& s : slots_) {
+      const planner::Arena layout = planner::quantize_arena();
+      arena_ = DeviceBuffer(layout.device_bytes(), "the GPU quantizer's arena (planner::quantize_arena)");
+      const ArenaCarver carver(layout, arena_.get(), arena_.bytes());
+      for (int i = 0; i < 2; ++i) {
+        Slot& s = slots_[i];
+        const std::string slot = "slot" + std::to_string(i);
+        s.dev_in = carver.named(slot + "_in");
+        s.dev_out = carver.named(slot + "_out");
+        HLWQ_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&s.host_in), s.dev_in.bytes(), cudaHostAllocDefault));
+        HLWQ_CUDA_CHECK(cudaHostAlloc(reinterpret_cast<void**>(&s.host_out), s.dev_out.bytes(), cudaHostAllocDefault));
         HLWQ_CUDA_CHECK(cudaStreamCreateWithFlags(&s.stream, cudaStreamNonBlocking));
         HLWQ_CUDA_CHECK(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming));
       }
@@ -81,38 +78,36 @@ class CudaBlockQuantizer final : public BlockQuantizer {
       default: throw_error(ErrorKind::InvalidArgument, "quantizer: dtype ", dtype_name(c.dtype), " is not BF16, F16 or F32");
     }
     if (c.rows <= 0 || c.cols <= 0) return;
-    const int64_t nb = (c.cols + 127) / 128;
-    const uint64_t row_in = uint64_t(c.cols) * dtype_size(c.dtype);
-    const uint64_t row_out = packed_row_bytes(bits_, c.cols);
-    const int64_t slice_rows = std::max<int64_t>(1, int64_t(kSliceBytes / row_in));
+    const int vb = int(dtype_size(c.dtype));
     try {
-      for (Slot& s : slots_) reserve(s, uint64_t(slice_rows) * row_in, uint64_t(slice_rows) * (row_out + 2 * nb));
-      int64_t n = 0;
-      for (int64_t r0 = 0; r0 < c.rows; r0 += slice_rows, ++n) {
+      const auto pieces =
+          quantize_pieces(c.rows, c.cols, vb, bits_, slots_[0].dev_in.bytes(), slots_[0].dev_out.bytes());
+      for (size_t n = 0; n < pieces.size(); ++n) {
         Slot& s = slots_[n & 1];
-        finish(s, c, row_out, nb);  // the slice this slot carried two steps ago
-        const int64_t nr = std::min(slice_rows, c.rows - r0);
-        const uint64_t in_bytes = uint64_t(nr) * row_in, packed_bytes = uint64_t(nr) * row_out;
-        const std::byte* from = c.src + uint64_t(r0) * row_in;
+        finish(s, c);  // the piece this slot carried two steps ago
+        const QuantizePiece& p = pieces[n];
+        const uint64_t in_bytes = p.in_bytes(c.cols, vb), packed_bytes = p.packed_bytes(bits_);
+        const std::byte* from = c.src + (uint64_t(p.row0) * uint64_t(c.cols) + uint64_t(p.block0) * 128) * uint64_t(vb);
         pool_.parallel_for(int64_t((in_bytes + kCopyPiece - 1) / kCopyPiece), [&](int64_t a, int64_t b) {
           const uint64_t lo = uint64_t(a) * kCopyPiece, hi = std::min(in_bytes, uint64_t(b) * kCopyPiece);
           std::memcpy(s.host_in + lo, from + lo, hi - lo);
         });
-        HLWQ_CUDA_CHECK(cudaMemcpyAsync(s.dev_in, s.host_in, in_bytes, cudaMemcpyHostToDevice, s.stream));
-        quantize_hlwq(s.dev_in, type, nr, c.cols, params_, s.dev_out,
-                      reinterpret_cast<uint16_t*>(s.dev_out + packed_bytes), s.stream);
-        HLWQ_CUDA_CHECK(cudaMemcpyAsync(s.host_out, s.dev_out, packed_bytes + 2 * uint64_t(nr) * nb,
-                                        cudaMemcpyDeviceToHost, s.stream));
+        HLWQ_CUDA_CHECK(cudaMemcpyAsync(s.dev_in.get(), s.host_in, in_bytes, cudaMemcpyHostToDevice, s.stream));
+        uint8_t* out = s.dev_out.get<uint8_t>();
+        quantize_hlwq(s.dev_in.get(), type, p.rows, p.cols(c.cols), params_, out,
+                      reinterpret_cast<uint16_t*>(out + packed_bytes), s.stream);
+        HLWQ_CUDA_CHECK(
+            cudaMemcpyAsync(s.host_out, out, p.out_bytes(bits_), cudaMemcpyDeviceToHost, s.stream));
         HLWQ_CUDA_CHECK(cudaEventRecord(s.done, s.stream));
-        s.row0 = r0;
-        s.rows = nr;
+        s.piece = p;
+        s.busy = true;
       }
-      finish(slots_[n & 1], c, row_out, nb);
-      finish(slots_[(n + 1) & 1], c, row_out, nb);
+      finish(slots_[pieces.size() & 1], c);
+      finish(slots_[(pieces.size() + 1) & 1], c);
     } catch (...) {
       for (Slot& s : slots_) {  // nothing half-done survives into the next call
         if (s.stream) cudaStreamSynchronize(s.stream);
-        s.row0 = -1;
+        s.busy = false;
       }
       cudaGetLastError();
       throw;
@@ -120,19 +115,17 @@ class CudaBlockQuantizer final : public BlockQuantizer {
   }
 
  private:
-  // Waits for the slot's slice and copies its codes and scales into the chunk's outputs.
-  void finish(Slot& s, const RowChunk& c, uint64_t row_out, int64_t nb) {
-    if (s.row0 < 0) return;
+  // Waits for the slot's piece and copies its codes and scales into the chunk's outputs: whole
+  // rows are one run of the outputs, and so is a part of one row.
+  void finish(Slot& s, const RowChunk& c) {
+    if (!s.busy) return;
     HLWQ_CUDA_CHECK(cudaEventSynchronize(s.done));
-    const uint64_t packed_bytes = uint64_t(s.rows) * row_out;
-    std::memcpy(c.packed + uint64_t(s.row0) * row_out, s.host_out, packed_bytes);
-    std::memcpy(c.scales + uint64_t(s.row0) * uint64_t(nb), s.host_out + packed_bytes, 2 * uint64_t(s.rows) * uint64_t(nb));
-    s.row0 = -1;
-  }
-
-  void reserve(Slot& s, uint64_t in_bytes, uint64_t out_bytes) {
-    grow(s.host_in, s.dev_in, s.in_cap, in_bytes);
-    grow(s.host_out, s.dev_out, s.out_cap, out_bytes);
+    const QuantizePiece& p = s.piece;
+    const uint64_t nb = uint64_t((c.cols + 127) / 128), block_bytes = 16 * uint64_t(bits_);
+    const uint64_t at = uint64_t(p.row0) * nb + uint64_t(p.block0), packed_bytes = p.packed_bytes(bits_);
+    std::memcpy(c.packed + at * block_bytes, s.host_out, packed_bytes);
+    std::memcpy(c.scales + at, s.host_out + packed_bytes, 2 * uint64_t(p.rows) * uint64_t(p.blocks));
+    s.busy = false;
   }
 
   void release() noexcept {
@@ -140,12 +133,11 @@ class CudaBlockQuantizer final : public BlockQuantizer {
       if (s.stream) cudaStreamSynchronize(s.stream);
       cudaFreeHost(s.host_in);
       cudaFreeHost(s.host_out);
-      cudaFree(s.dev_in);
-      cudaFree(s.dev_out);
       if (s.done) cudaEventDestroy(s.done);
       if (s.stream) cudaStreamDestroy(s.stream);
       s = Slot{};
     }
+    arena_ = DeviceBuffer();
     cudaGetLastError();
   }
 
@@ -153,6 +145,7 @@ class CudaBlockQuantizer final : public BlockQuantizer {
   HlwqQuantizeParams params_;
   int bits_ = 5;
   std::string name_;
+  DeviceBuffer arena_;  // planner::quantize_arena(), one allocation
   Slot slots_[2];
 };
 

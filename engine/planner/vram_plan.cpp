@@ -228,6 +228,7 @@ Plan build(const ModelSpec& model, const GpuSpec& gpu, const PlanOptions& o, Emb
   p.cuda_context_bytes = gpu.cuda_context_bytes ? gpu.cuda_context_bytes : default_cuda_context_bytes(gpu.cc_major, gpu.cc_minor);
   p.kv_bytes_per_token = kv_bytes_per_token(c, o.kv);
   p.host_bytes = placement == EmbeddingPlacement::Host ? embedding_bytes(c) : 0;
+  p.quantize_bytes = model.prequantized ? 0 : quantize_arena().device_bytes();
   return p;
 }
 
@@ -259,8 +260,8 @@ const char* to_string(EmbeddingPlacement placement) {
 }
 
 const char* to_string(ArenaId id) {
-  static constexpr std::array<const char*, kArenaCount> names = {
-      "weights", "embedding", "kv_cache", "recurrent_state", "scratch", "logits", "cublas_workspace"};
+  static constexpr std::array<const char*, kArenaCount + 1> names = {
+      "weights", "embedding", "kv_cache", "recurrent_state", "scratch", "logits", "cublas_workspace", "quantize"};
   return names.at(size_t(id));
 }
 
@@ -293,6 +294,10 @@ uint64_t Plan::required_bytes() const {
   return allocated_bytes() + (gpu.free_excludes_context ? 0 : cuda_context_bytes) + options.safety_margin;
 }
 
+uint64_t Plan::quantize_required_bytes() const {
+  return quantize_bytes + (gpu.free_excludes_context ? 0 : cuda_context_bytes) + options.safety_margin;
+}
+
 std::vector<PlanItem> Plan::items() const {
   std::vector<PlanItem> out;
   std::map<int, int> linears;  // bits -> Linears at that width
@@ -320,6 +325,7 @@ std::vector<PlanItem> Plan::items() const {
         break;
       case ArenaId::Logits: detail = std::to_string(options.logits_rows) + " row(s) x vocab x fp32 + sampler"; break;
       case ArenaId::CublasWorkspace: detail = "cublasSetWorkspace"; break;
+      case ArenaId::Quantize: break;  // not one of a Plan's arenas
     }
     out.push_back({to_string(a.id), a.device_bytes(), std::move(detail)});
   }
@@ -342,6 +348,18 @@ Plan make_plan(const ModelSpec& model, const GpuSpec& gpu, const PlanOptions& op
     plan.host_bytes = 0;
   }
   return plan;
+}
+
+Arena quantize_arena() {
+  constexpr uint64_t kMaxBits = 5, kSourceBytes = 2;  // widest GPU width; BF16/F16 (F32 gives half the output)
+  const uint64_t blocks = kQuantizeSliceBytes / (kQuantBlock * kSourceBytes);
+  const uint64_t out = blocks * (kQuantBlock * kMaxBits / 8 + 2);  // codes + one fp16 scale per block
+  ArenaBuilder b(ArenaId::Quantize);
+  for (const char* slot : {"slot0", "slot1"}) {
+    b.add(std::string(slot) + "_in", kQuantizeSliceBytes);
+    b.add(std::string(slot) + "_out", out);
+  }
+  return b.take();
 }
 
 uint64_t kv_vector_bytes(int dim, int bits) {

@@ -85,9 +85,10 @@ enum class ArenaId : uint8_t {
   Scratch,          // activations of one prefill chunk (prefill_chunk rows)
   Logits,           // vocab x logits_rows x fp32, plus the sampler's workspace
   CublasWorkspace,  // handed to cublasSetWorkspace
+  Quantize,         // the GPU quantizer's own (quantize_arena): not one of a Plan's arenas
 };
-inline constexpr int kArenaCount = 7;
-const char* to_string(ArenaId id);  // "weights", "embedding", "kv_cache", ...
+inline constexpr int kArenaCount = 7;  // the arenas of a Plan: Weights .. CublasWorkspace
+const char* to_string(ArenaId id);  // "weights", "embedding", "kv_cache", ..., "quantize"
 
 struct Arena {
   ArenaId id = ArenaId::Weights;
@@ -114,14 +115,30 @@ struct Plan {
   uint64_t cuda_context_bytes = 0;               // counted in required_bytes() unless excluded
   uint64_t kv_bytes_per_token = 0;
   uint64_t host_bytes = 0;                       // pinned host memory (embedding on host)
+  // A BF16 source is quantized before the arenas exist: quantize_arena() is on the device
+  // then, freed before they are allocated. 0 for an HLWQ repo.
+  uint64_t quantize_bytes = 0;
 
   const Arena& arena(ArenaId id) const;
   uint64_t allocated_bytes() const;              // sum of Arena::device_bytes()
   // allocated + CUDA context (unless gpu.free_excludes_context) + safety margin.
   uint64_t required_bytes() const;
-  bool fits() const { return required_bytes() <= gpu.free_bytes; }
+  // quantize_bytes + CUDA context (unless excluded) + safety margin: the device at quantize time.
+  uint64_t quantize_required_bytes() const;
+  // Both times fit: while quantizing and once the arenas are allocated.
+  bool fits() const { return required_bytes() <= gpu.free_bytes && quantize_required_bytes() <= gpu.free_bytes; }
   std::vector<PlanItem> items() const;           // the breakdown, largest arenas first
 };
+
+// The GPU quantizer's device memory (kernels/quantize_cuda.cpp: `hlwq quantize` on CUDA, the
+// Hub's quantizing download, a BF16 source quantized at load): one allocation of this arena's
+// device_bytes() for as long as the quantizer lives. Two slots, so one slice is on the GPU while
+// the next is staged: "slot<i>_in" holds kQuantizeSliceBytes of source values, "slot<i>_out"
+// their codes and fp16 scales at the widest GPU width (5 bits) for 2-byte values, the most
+// output per input byte. The quantizer cuts its work to fit the slots (a row too long for
+// one goes in pieces of whole 128-blocks), so the arena never grows.
+inline constexpr uint64_t kQuantizeSliceBytes = 16 * kMiB;
+Arena quantize_arena();
 
 // Builds the plan. Throws Error{InvalidArgument} naming the option (context_length < 1,
 // KV bits not kv_bits_supported, weight_bits outside 2..8, prefill_chunk < 1) and Error{BadConfig}
