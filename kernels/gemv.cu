@@ -75,6 +75,8 @@ void check_args(const GemvArgs& a, GemvInput input, GemvOutput output) {
                 std::to_string(a.tokens));
   if (input == GemvInput::RotatedBf16 ? a.in_rotated == nullptr : a.in == nullptr)
     throw_error(ErrorKind::InvalidArgument, "gemv: no input for input mode ", std::to_string(int(input)));
+  if (input == GemvInput::RotatedBf16 && output == GemvOutput::SwiGlu)
+    throw_error(ErrorKind::InvalidArgument, "gemv: the rotated bf16 input takes Store or AddResidual output");
   if (output == GemvOutput::AddResidual && input != GemvInput::RotatedBf16 && a.in == a.out)
     throw_error(ErrorKind::InvalidArgument, "gemv: the residual output must not alias the input");
   // Rows are read as float4 (bf16: 4 at once) and written per element.
@@ -109,7 +111,7 @@ bool launch(const GemvArgs& a, GemvInput input, GemvOutput output, cudaStream_t 
   }
   GemvTuning& tune = gemv_tuning();
   l.pdl = tune.pdl;
-  l.traced = !l.multi && tune.trace && tune.trace_next < tune.trace_launches;
+  l.traced = !l.multi && a.w.bits == 5 && tune.trace && tune.trace_next < tune.trace_launches;
   if (l.traced) l.plan.trace = tune.trace + std::size_t(tune.trace_next++) * tune.trace_ctas * gd::kTraceWords;
   switch (a.w.bits) {
     case 5: gd::launch_width<5>(l, stream); break;

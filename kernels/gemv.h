@@ -21,7 +21,7 @@ enum class GemvInput {
   Plain,        // x = in
   RmsNorm1p,    // x = in * rsqrt(mean(in^2) + eps) * (1 + w)       (Qwen3.5 RMSNorm)
   GatedNorm,    // per 128-chunk (one DeltaNet value head): x = rmsnorm(in) * w[j] * silu(gate)
-  RotatedBf16,  // H(x) per 128-chunk already made (prefill_rotate.h): in_rotated, bf16
+  RotatedBf16,  // H(x) per 128-chunk already made (prefill_rotate.h): in_rotated, bf16; Store or AddResidual
 };
 
 // What the epilogue does with each token's y.
@@ -59,7 +59,7 @@ std::size_t gemv_smem_bytes(int bits, int cols);
 // turns programmatic dependent launch off for A/B timing.
 struct GemvTuning {
   bool pdl = true;  // the table build and the first weight loads overlap the previous kernel
-  // Diagnostics (hlwq-gemv-trace), one-token launches only: while trace is set, launch k
+  // Diagnostics (hlwq-gemv-trace), one-token launches of Q5 matrices only: while trace is set, launch k
   // (k < trace_launches, counted by trace_next) runs a traced copy of the kernel whose CTA c
   // writes gemv_trace_words() globaltimer stamps at trace + (k * trace_ctas + c) * words:
   // entry, table built, wait done, prologue done, loop done, exit, SM id, unused, then each of

@@ -515,16 +515,22 @@ void launch_kernel(const Launch& l, cudaStream_t stream) {
   launch_maybe_pdl(l.pdl, "gemv", kernel, dim3(unsigned(l.grid)), dim3(kThreads), l.smem, stream, l.args, l.plan);
 }
 
-// One width's dispatch over the fused ops; traced kernels exist for one token only.
+// One width's dispatch over the fused ops. Traced kernels exist for one Q5 token only, the
+// rotated input (prefill) for Store and AddResidual only: fewer kernels to compile and carry.
 template <int BITS>
 void launch_width(const Launch& l, cudaStream_t stream) {
-#define HLWQ_GEMV_CASE(I, O)                                                                        \
-  if (l.input == GemvInput::I && l.output == GemvOutput::O) {                                       \
-    if (l.multi) return launch_kernel<BITS, GemvInput::I, GemvOutput::O, true, false>(l, stream);    \
-    if constexpr (GemvInput::I != GemvInput::RotatedBf16) {                                         \
-      return l.traced ? launch_kernel<BITS, GemvInput::I, GemvOutput::O, false, true>(l, stream)     \
-                      : launch_kernel<BITS, GemvInput::I, GemvOutput::O, false, false>(l, stream);   \
-    }                                                                                               \
+#define HLWQ_GEMV_CASE(I, O)                                                                            \
+  if (l.input == GemvInput::I && l.output == GemvOutput::O) {                                           \
+    constexpr bool kRotated = GemvInput::I == GemvInput::RotatedBf16;                                   \
+    if constexpr (!kRotated || GemvOutput::O != GemvOutput::SwiGlu) {                                  \
+      if (l.multi) return launch_kernel<BITS, GemvInput::I, GemvOutput::O, true, false>(l, stream);      \
+    }                                                                                                   \
+    if constexpr (!kRotated) {                                                                          \
+      if constexpr (BITS == 5) {                                                                        \
+        if (l.traced) return launch_kernel<BITS, GemvInput::I, GemvOutput::O, false, true>(l, stream);   \
+      }                                                                                                 \
+      return launch_kernel<BITS, GemvInput::I, GemvOutput::O, false, false>(l, stream);                  \
+    }                                                                                                   \
   }
   HLWQ_GEMV_CASE(Plain, Store)
   HLWQ_GEMV_CASE(Plain, AddResidual)
@@ -537,7 +543,6 @@ void launch_width(const Launch& l, cudaStream_t stream) {
   HLWQ_GEMV_CASE(GatedNorm, SwiGlu)
   HLWQ_GEMV_CASE(RotatedBf16, Store)
   HLWQ_GEMV_CASE(RotatedBf16, AddResidual)
-  HLWQ_GEMV_CASE(RotatedBf16, SwiGlu)
 #undef HLWQ_GEMV_CASE
   throw_error(ErrorKind::Internal, "gemv: unknown input/output mode");
 }

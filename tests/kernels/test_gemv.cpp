@@ -321,7 +321,7 @@ TEST_P(GemvSmallShapes, MatchesCpuReference) {
     for (GemvInput in : kInputs)
       for (GemvOutput out : kOutputs)
         for (int tokens : {1, 2, 3, 5, 8}) {
-          if (out == GemvOutput::SwiGlu && rows % 2) continue;
+          if (out == GemvOutput::SwiGlu && (rows % 2 || in == GemvInput::RotatedBf16)) continue;
           run_case({rows, cols, in, out, bits, tokens, (rows + tokens) % 3 == 0 ? 4 : 0}, seed++);
         }
   run_case({1, 256, GemvInput::Plain, GemvOutput::Store, bits}, seed++);
@@ -468,6 +468,8 @@ TEST(Gemv, RejectsBadShapesWidthsTokensAndStrides) {
   expect_invalid(a, GemvInput::Plain, GemvOutput::Store, "out 3");
   a.out_stride = 0;
   expect_invalid(a, GemvInput::RotatedBf16, GemvOutput::Store, "no input");
+  a.in_rotated = reinterpret_cast<const __nv_bfloat16*>(&dummy);
+  expect_invalid(a, GemvInput::RotatedBf16, GemvOutput::SwiGlu, "Store or AddResidual");
   a.out = &dummy;
   expect_invalid(a, GemvInput::Plain, GemvOutput::AddResidual, "alias");
 }
