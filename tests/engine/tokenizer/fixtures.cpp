@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace hlwq::test {
@@ -45,55 +46,86 @@ std::optional<fs::path> reference_fixtures(std::string* why) {
   return dir;
 }
 
+namespace {
+
+// Little-endian records: u32 counts, UTF-8 text, i32 ids; any short read is a truncated file.
+class Reader {
+ public:
+  explicit Reader(const fs::path& file) : in_(file, std::ios::binary), file_(file) {
+    if (!in_) throw std::runtime_error("cannot open " + file.string());
+  }
+  bool at_end() { return in_.peek() == std::ifstream::traits_type::eof(); }
+  uint32_t u32() {
+    uint32_t v = 0;
+    read(&v, 4);
+    return v;
+  }
+  unsigned char u8() {
+    unsigned char v = 0;
+    read(&v, 1);
+    return v;
+  }
+  std::string text() {
+    std::string s(u32(), '\0');
+    read(s.data(), s.size());
+    return s;
+  }
+  std::vector<int32_t> ids() {
+    std::vector<int32_t> v(u32());
+    read(v.data(), v.size() * 4);
+    return v;
+  }
+  std::vector<Tokenizer::ByteRange> ranges() {
+    std::vector<Tokenizer::ByteRange> v(u32());
+    for (auto& r : v) {
+      r.begin = u32();
+      r.end = u32();
+    }
+    return v;
+  }
+
+ private:
+  void read(void* to, std::size_t n) {
+    if (!in_.read(static_cast<char*>(to), static_cast<std::streamsize>(n))) throw std::runtime_error("truncated " + file_.string());
+  }
+  std::ifstream in_;
+  fs::path file_;
+};
+
+}  // namespace
+
 std::vector<Case> read_cases(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + file.string());
+  Reader r(file);
   std::vector<Case> out;
-  auto u32 = [&](uint32_t& v) { return static_cast<bool>(in.read(reinterpret_cast<char*>(&v), 4)); };
-  for (;;) {
-    unsigned char kind;
-    if (!in.read(reinterpret_cast<char*>(&kind), 1)) break;
+  while (!r.at_end()) {
     Case c;
-    c.kind = kind;
-    uint32_t n = 0;
-    if (!u32(n)) throw std::runtime_error("truncated " + file.string());
-    c.text.resize(n);
-    in.read(c.text.data(), n);
-    if (!u32(n)) throw std::runtime_error("truncated " + file.string());
-    c.ids.resize(n);
-    in.read(reinterpret_cast<char*>(c.ids.data()), static_cast<std::streamsize>(n) * 4);
-    if (!in) throw std::runtime_error("truncated " + file.string());
+    c.kind = r.u8();
+    c.text = r.text();
+    c.ids = r.ids();
     out.push_back(std::move(c));
   }
   return out;
 }
 
 std::vector<PromptCase> read_prompt_cases(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot open " + file.string());
+  Reader r(file);
   std::vector<PromptCase> out;
-  auto u32 = [&](uint32_t& v) { return static_cast<bool>(in.read(reinterpret_cast<char*>(&v), 4)); };
-  auto ranges = [&](std::vector<Tokenizer::ByteRange>& rs) {
-    uint32_t n = 0, b = 0, e = 0;
-    if (!u32(n)) throw std::runtime_error("truncated " + file.string());
-    for (uint32_t i = 0; i < n; ++i) {
-      if (!u32(b) || !u32(e)) throw std::runtime_error("truncated " + file.string());
-      rs.push_back({b, e});
-    }
-  };
-  for (uint32_t n = 0; u32(n);) {
+  while (!r.at_end()) {
     PromptCase c;
-    c.text.resize(n);
-    in.read(c.text.data(), n);
-    ranges(c.contents);
-    ranges(c.forged);
-    if (!u32(n)) throw std::runtime_error("truncated " + file.string());
-    c.ids.resize(n);
-    in.read(reinterpret_cast<char*>(c.ids.data()), static_cast<std::streamsize>(n) * 4);
-    if (!in) throw std::runtime_error("truncated " + file.string());
+    c.text = r.text();
+    c.contents = r.ranges();
+    c.forged = r.ranges();
+    c.ids = r.ids();
     out.push_back(std::move(c));
   }
   return out;
+}
+
+std::string show_ids(const std::vector<int32_t>& ids) {
+  std::ostringstream s;
+  for (std::size_t i = 0; i < ids.size() && i < 64; ++i) s << (i ? "," : "") << ids[i];
+  if (ids.size() > 64) s << ",...(" << ids.size() << ")";
+  return s.str();
 }
 
 }  // namespace hlwq::test

@@ -31,4 +31,7 @@ struct PromptCase {
 };
 std::vector<PromptCase> read_prompt_cases(const std::filesystem::path& file);
 
+// The first 64 ids, comma-separated, for failure messages.
+std::string show_ids(const std::vector<int32_t>& ids);
+
 }  // namespace hlwq::test

@@ -4,21 +4,12 @@
 // (tools/tokenizer_ref/plain_span_cases.py).
 #include <gtest/gtest.h>
 
-#include <sstream>
-
 #include "core/error.h"
 #include "fixtures.h"
 #include "tokenizer/tokenizer.h"
 
 namespace hlwq {
 namespace {
-
-std::string show(const std::vector<int32_t>& ids) {
-  std::ostringstream s;
-  for (std::size_t i = 0; i < ids.size() && i < 48; ++i) s << (i ? "," : "") << ids[i];
-  if (ids.size() > 48) s << ",...(" << ids.size() << ")";
-  return s.str();
-}
 
 class PlainSpans : public ::testing::TestWithParam<std::string> {};
 
@@ -36,8 +27,8 @@ TEST_P(PlainSpans, MatchesReference) {
     const auto by_forged = tok->encode_with_plain_spans(c.text, c.forged);
     if (by_contents != c.ids || by_forged != c.ids) {
       if (++failures <= 6)
-        ADD_FAILURE() << "prompt \"" << c.text.substr(0, 300) << "\"\n  contents as plain: " << show(by_contents)
-                      << "\n  forged as plain:   " << show(by_forged) << "\n  reference:         " << show(c.ids);
+        ADD_FAILURE() << "prompt \"" << c.text.substr(0, 300) << "\"\n  contents as plain: " << test::show_ids(by_contents)
+                      << "\n  forged as plain:   " << test::show_ids(by_forged) << "\n  reference:         " << test::show_ids(c.ids);
       continue;
     }
     if (c.forged.empty()) {

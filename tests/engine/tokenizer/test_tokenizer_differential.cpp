@@ -6,20 +6,12 @@
 #include <atomic>
 #include <cstdlib>
 #include <thread>
-#include <sstream>
 
 #include "fixtures.h"
 #include "tokenizer/tokenizer.h"
 
 namespace hlwq {
 namespace {
-
-std::string show(const std::vector<int32_t>& ids) {
-  std::ostringstream s;
-  for (std::size_t i = 0; i < ids.size() && i < 64; ++i) s << (i ? "," : "") << ids[i];
-  if (ids.size() > 64) s << ",...(" << ids.size() << ")";
-  return s.str();
-}
 
 std::string snippet(const std::string& text) { return text.size() > 200 ? text.substr(0, 200) + "..." : text; }
 
@@ -66,7 +58,7 @@ TEST_P(Differential, MatchesReference) {
       ++encoded;
       bytes += c.text.size();
       if (ids != c.ids) {
-        report("encode(kind " + std::to_string(c.kind) + ") of \"" + snippet(c.text) + "\"\n  ours: " + show(ids) + "\n  ref:  " + show(c.ids));
+        report("encode(kind " + std::to_string(c.kind) + ") of \"" + snippet(c.text) + "\"\n  ours: " + test::show_ids(ids) + "\n  ref:  " + test::show_ids(c.ids));
         continue;
       }
       if (c.kind == 0) {
@@ -77,7 +69,7 @@ TEST_P(Differential, MatchesReference) {
       const bool skip = c.kind == 3;
       const std::string text = tok->decode(c.ids, skip);
       ++decoded;
-      if (text != c.text) report("decode(skip=" + std::to_string(skip) + ") of " + show(c.ids) + "\n  ours: \"" + snippet(text) + "\"\n  ref:  \"" + snippet(c.text) + "\"");
+      if (text != c.text) report("decode(skip=" + std::to_string(skip) + ") of " + test::show_ids(c.ids) + "\n  ours: \"" + snippet(text) + "\"\n  ref:  \"" + snippet(c.text) + "\"");
     }
     // Streaming: pieces are whole characters and add up to the whole decode.
     for (bool skip : {false, true}) {
@@ -85,11 +77,11 @@ TEST_P(Differential, MatchesReference) {
       std::string all;
       for (int32_t id : c.ids) {
         std::string piece = stream.push(id);
-        if (!valid_utf8(piece)) report("stream piece is not valid UTF-8 for ids " + show(c.ids));
+        if (!valid_utf8(piece)) report("stream piece is not valid UTF-8 for ids " + test::show_ids(c.ids));
         all += piece;
       }
       all += stream.flush();
-      if (all != tok->decode(c.ids, skip)) report("stream decode differs from decode for ids " + show(c.ids));
+      if (all != tok->decode(c.ids, skip)) report("stream decode differs from decode for ids " + test::show_ids(c.ids));
     }
   }
   // A loaded tokenizer is shared by the UI and the engine: encode from two threads at once
