@@ -207,7 +207,7 @@ __global__ void __launch_bounds__(kThreads, 1) prefill_gemm_q5_kernel(PrefillGem
 #pragma unroll
       for (int e = 0; e < 4; ++e)
         store_prefill_out(a, row0 + (warp * MT + i) * 16 + g + (e >> 1) * 8, tok0 + j * 8 + 2 * t + (e & 1),
-                          acc[i][j][e] * unit[i][e >> 1], split);
+                          acc[i][j][e], unit[i][e >> 1], split);
 }
 
 template <int MT, int NT>

@@ -61,9 +61,12 @@ __device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool v
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
 }
 
-// Output (row, token) of a call: added by atomics when K is split, else stored or accumulated.
-__device__ __forceinline__ void store_prefill_out(const PrefillGemmQ5Args& a, int row, int tok, float v, bool split) {
+// Output (row, token) of a call, the sum `acc` in units of the norm `unit`: added by atomics
+// when K is split, else stored or accumulated.
+__device__ __forceinline__ void store_prefill_out(const PrefillGemmQ5Args& a, int row, int tok, float acc, float unit,
+                                                  bool split) {
   if (row >= a.w.rows || tok >= a.tokens) return;
+  const float v = acc * unit;
   float* o = a.out + std::size_t(tok) * a.ldo + row;
   if (split) atomicAdd(o, v);
   else if (a.accumulate) *o += v;

@@ -191,7 +191,7 @@ __global__ void __launch_bounds__(kThreads, 1) gemm_kernel(PrefillGemmQ5Args a, 
 #pragma unroll
     for (int e = 0; e < 4; ++e)
       store_prefill_out(a, row0 + warp * 16 + g + (e >> 1) * 8, tok0 + j * 8 + 2 * t + (e & 1),
-                        acc[4 * j + e] * unit[e >> 1], split);
+                        acc[4 * j + e], unit[e >> 1], split);
 }
 
 #else
