@@ -46,6 +46,14 @@ Rectangle {
                                 text: qsTr("Running on: %1").arg(App.models.backendLabel)
                                 color: Theme.textMuted
                             }
+                            Label {  // the user chose "auto" and has a GPU we could not use: say why
+                                objectName: "gpuUnused"
+                                visible: App.models.loaded && App.stats.gpuUnused !== ""
+                                Layout.fillWidth: true
+                                wrapMode: Text.Wrap
+                                text: qsTr("GPU not used: %1").arg(App.stats.gpuUnused)
+                                color: Theme.textMuted
+                            }
                         }
                         IconButton {
                             visible: App.models.loaded

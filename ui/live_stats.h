@@ -18,6 +18,7 @@ class LiveStats : public QObject {
   QML_UNCREATABLE("owned by App")
   Q_PROPERTY(QString backend READ backend NOTIFY changed)
   Q_PROPERTY(QString device READ device NOTIFY changed)
+  Q_PROPERTY(QString gpuUnused READ gpuUnused NOTIFY changed)  // why "auto" stayed on the CPU
   Q_PROPERTY(QString modelName READ modelName NOTIFY changed)
   Q_PROPERTY(double deviceTotal READ deviceTotal NOTIFY changed)
   Q_PROPERTY(double deviceFree READ deviceFree NOTIFY changed)
@@ -43,6 +44,7 @@ class LiveStats : public QObject {
 
   QString backend() const { return QString::fromStdString(s_.backend); }
   QString device() const { return QString::fromStdString(s_.device); }
+  QString gpuUnused() const { return QString::fromStdString(s_.gpu_unused); }
   QString modelName() const { return QString::fromStdString(s_.model_name); }
   double deviceTotal() const { return double(s_.device_total); }
   double deviceFree() const { return double(s_.device_free); }

@@ -47,6 +47,7 @@ int run_chat(const std::vector<std::string>& argv) {
     std::fprintf(stderr, "\r%3d%% %-60.60s", int(f * 100), what.c_str());
   });
   std::fprintf(stderr, "\r%70s\r", "");
+  note_gpu_unused(session->stats().gpu_unused);
   GenerationOptions gen = generation_options(args);
   std::vector<ChatMessage> messages;
   if (auto sys = args.value("system")) messages.push_back({"system", *sys, "", nullptr, ""});

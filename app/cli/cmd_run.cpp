@@ -42,7 +42,9 @@ int run_ids(const Args& args) {
   bo.context_length = std::max<int>(lo.context_length, int(ids.size()) + g.max_new_tokens);
   bo.kv = lo.kv;
   bo.threads = lo.threads;
-  auto backend = make_backend(lo.backend, m.source, bo);
+  std::string gpu_unused;
+  auto backend = make_backend(lo.backend, m.source, bo, &gpu_unused);
+  note_gpu_unused(gpu_unused);
   std::vector<float> logits(static_cast<size_t>(m.source.config.vocab_size));
   backend->forward(ids, 0, logits.data(), 1);
   std::vector<int32_t> history = ids, out;
@@ -86,6 +88,7 @@ int run_run(const std::vector<std::string>& argv) {
     if (tty) std::fprintf(stderr, "\r%3d%% %-60.60s", int(f * 100), what.c_str());
   });
   if (tty) std::fprintf(stderr, "\r%70s\r", "");
+  note_gpu_unused(session->stats().gpu_unused);
   std::vector<ChatMessage> messages;
   if (auto sys = args.value("system")) messages.push_back({"system", *sys, "", nullptr, ""});
   messages.push_back({"user", *prompt, "", nullptr, ""});

@@ -1,5 +1,6 @@
 #pragma once
 // The sampling and engine flags `hlwq run` and `hlwq chat` share, in one place.
+#include <cstdio>
 #include <set>
 #include <string>
 
@@ -39,6 +40,12 @@ inline LoadOptions load_options(const Args& args) {
   o.kv = kv_option(args);
   o.threads = args.int_or("threads", 0);
   return o;
+}
+
+// With --backend auto, a GPU that could not be used leaves the model on the CPU: say why once,
+// on stderr, so a slow answer is not a mystery (an empty reason prints nothing).
+inline void note_gpu_unused(const std::string& why) {
+  if (!why.empty()) std::fprintf(stderr, "note: running on the CPU; the GPU is not used: %s\n", why.c_str());
 }
 
 inline GenerationOptions generation_options(const Args& args) {

@@ -75,7 +75,10 @@ using BackendFactory = std::function<std::unique_ptr<ModelBackend>(const ModelSo
 void register_backend(BackendKind kind, BackendFactory factory);
 bool backend_available(BackendKind kind);
 // Throws Error{Device} when the kind is not registered (naming it), or the factory's error.
-std::unique_ptr<ModelBackend> make_backend(BackendKind kind, const ModelSource& source, const BackendOptions& options);
+// With Auto, a GPU that cannot be used (none, no driver, no cuBLAS, too little memory) leaves
+// the model on the CPU, and `gpu_unused` (when given) receives why, for the user to see.
+std::unique_ptr<ModelBackend> make_backend(BackendKind kind, const ModelSource& source, const BackendOptions& options,
+                                           std::string* gpu_unused = nullptr);
 
 std::unique_ptr<ModelBackend> make_cpu_backend(const ModelSource& source, const BackendOptions& options);
 

@@ -40,7 +40,8 @@ bool backend_available(BackendKind kind) {
   return kind == BackendKind::Auto || registry().factories.count(kind) != 0;
 }
 
-std::unique_ptr<ModelBackend> make_backend(BackendKind kind, const ModelSource& source, const BackendOptions& options) {
+std::unique_ptr<ModelBackend> make_backend(BackendKind kind, const ModelSource& source, const BackendOptions& options,
+                                           std::string* gpu_unused) {
   BackendFactory cuda, chosen;
   {
     std::lock_guard lock(registry().mutex);
@@ -60,6 +61,7 @@ std::unique_ptr<ModelBackend> make_backend(BackendKind kind, const ModelSource& 
       return cuda(source, options);
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::Device && e.kind() != ErrorKind::OutOfMemory) throw;
+      if (gpu_unused) *gpu_unused = e.what();
     }
   }
   return chosen(source, options);

@@ -84,10 +84,12 @@ class EngineSession final : public Session {
     bo.context_length = options.context_length;
     bo.kv = options.kv;
     bo.threads = options.threads;
-    backend_ = make_backend(options.backend, model_.source, bo);
+    std::string gpu_unused;
+    backend_ = make_backend(options.backend, model_.source, bo, &gpu_unused);
     cached_.clear();
     std::lock_guard lock(stats_mutex_);
     stats_ = SessionStats{};
+    stats_.gpu_unused = gpu_unused;
     refresh_stats_locked();
     report(1.0, "ready");
   }

@@ -58,6 +58,7 @@ struct StreamEvent {
 struct SessionStats {
   std::string backend;          // "CPU" or "CUDA"
   std::string device;           // "NVIDIA H100 80GB HBM3" or the CPU model
+  std::string gpu_unused;       // why a backend "auto" load stayed on the CPU ("" otherwise)
   std::string model_name;
   int prompt_tokens = 0;        // of the last turn
   int generated_tokens = 0;     // of the last turn
