@@ -89,13 +89,15 @@ __device__ void prologue(const GemvArgs& a, const Plan& p, unsigned char* xs, fl
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   float4 gw = make_float4(0, 0, 0, 0);
   if constexpr (IN == GemvInput::GatedNorm) gw = *reinterpret_cast<const float4*>(a.norm_w + lane * 4);
-  for (int first = warp; first < items; first += 2 * kWarps) {
+  // Items: (token, block) pairs, token-major; one token: the blocks themselves.
+  const int it0 = kMulti ? 0 : b0, it1 = kMulti ? items : b1;
+  for (int first = it0 + warp; first < it1; first += 2 * kWarps) {
     float4 in4[2], w4[2];
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int it = first + h * kWarps;
-      if (it >= items) break;
-      const int k = kMulti ? it / nblk : 0, c = (b0 + it - k * nblk) * 128 + lane * 4;
+      if (it >= it1) break;
+      const int k = kMulti ? it / nblk : 0, c = (kMulti ? b0 + it - k * nblk : it) * 128 + lane * 4;
       if constexpr (IN == GemvInput::RotatedBf16) {
         const uint2 raw = *reinterpret_cast<const uint2*>(a.in_rotated + std::size_t(k) * a.in_stride + c);
         const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
@@ -111,8 +113,8 @@ __device__ void prologue(const GemvArgs& a, const Plan& p, unsigned char* xs, fl
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int it = first + h * kWarps;
-      if (it >= items) break;
-      const int k = kMulti ? it / nblk : 0, blk = b0 + it - k * nblk;
+      if (it >= it1) break;
+      const int k = kMulti ? it / nblk : 0, blk = kMulti ? b0 + it - k * nblk : it;
       float v[4] = {in4[h].x, in4[h].y, in4[h].z, in4[h].w};
       if constexpr (IN == GemvInput::RmsNorm1p) {
         const float q = v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];

@@ -45,7 +45,10 @@ void gemm_slice(cublasHandle_t handle, const PrefillLinearArgs& a, const __nv_bf
         "cublasGemmEx(prefill linear)");
 }
 
-// The path without the GEMV (it takes at most 8 tokens and whole matrices only).
+// Q4/Q3 chunks of up to this many 8-token GEMV passes take the GEMV (see prefill_gemm_path).
+constexpr int kGemvPassesQ4Q3 = 4;
+
+// The path without the GEMV (it takes whole matrices only).
 PrefillGemmPath gemm_path(int tokens, int rows, int bits) {
   // The on-chip GEMMs decode Q5 only: other widths expand (q_dequant.h takes all three).
   if (bits != 5) return PrefillGemmPath::DequantCublas;
@@ -64,10 +67,13 @@ PrefillGemmPath gemm_path(int tokens, int rows, int bits) {
 PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols, int bits) {
   if (forced_path() != PrefillGemmPath::Auto) return forced_path();
   (void)cols;
-  // Up to 8 tokens, one pass of the GEMV over the codes: PROVISIONAL for Q4/Q3 (their other
-  // path expands the whole matrix) until the hlwq-gemv-bench measurement (docs/PERFORMANCE.md
-  // "GEMV: Q4/Q3 and 1-8 tokens").
-  if (tokens <= kGemvMaxTokens && bits != 5) return PrefillGemmPath::Gemv;
+  // Measured (hlwq-gemv-bench, H100; docs/PERFORMANCE.md "GEMV: Q4/Q3 and 1-8 tokens"): up to
+  // 8 tokens one GEMV pass over the codes beats the on-chip mma.sync GEMM at every 27B shape
+  // (gate/up at 8 tokens: 0.058 vs 0.109 ms). Q4/Q3 have only the expansion otherwise, which
+  // writes and reads the whole matrix in bf16: passes of 8 tokens stay ahead of it up to
+  // kGemvPassesQ4Q3 passes (PROVISIONAL: from the 8-token times, until measured past 8).
+  if (tokens <= kGemvMaxTokens) return PrefillGemmPath::Gemv;
+  if (bits != 5 && tokens <= kGemvPassesQ4Q3 * kGemvMaxTokens) return PrefillGemmPath::Gemv;
   return gemm_path(tokens, rows, bits);
 }
 
@@ -78,16 +84,18 @@ void prefill_linear(cublasHandle_t handle, const PrefillLinearArgs& a, cudaStrea
                 std::to_string(n), "x", std::to_string(k), ", ldo ", std::to_string(a.ldo), ", scratch ",
                 std::to_string(a.scratch_elems), " elements");
   PrefillGemmPath path = a.path == PrefillGemmPath::Auto ? prefill_gemm_path(a.tokens, n, k, a.w.bits) : a.path;
-  const bool gemv_fits = a.tokens <= kGemvMaxTokens && a.w.row0 == 0 && a.w.stored_rows == n;
-  if (path == PrefillGemmPath::Gemv && gemv_fits) {
-    GemvArgs g;
-    g.w = a.w;
-    g.codebook = a.codebook;
-    g.in_rotated = a.in;
-    g.tokens = a.tokens;
-    g.out = a.out;
-    g.out_stride = a.ldo;
-    return gemv(g, GemvInput::RotatedBf16, a.accumulate ? GemvOutput::AddResidual : GemvOutput::Store, stream);
+  if (path == PrefillGemmPath::Gemv && a.w.row0 == 0 && a.w.stored_rows == n) {  // it takes whole matrices
+    for (int t0 = 0; t0 < a.tokens; t0 += kGemvMaxTokens) {  // passes of at most 8 tokens
+      GemvArgs g;
+      g.w = a.w;
+      g.codebook = a.codebook;
+      g.in_rotated = a.in + std::size_t(t0) * k;
+      g.tokens = std::min(kGemvMaxTokens, a.tokens - t0);
+      g.out = a.out + std::size_t(t0) * a.ldo;
+      g.out_stride = a.ldo;
+      gemv(g, GemvInput::RotatedBf16, a.accumulate ? GemvOutput::AddResidual : GemvOutput::Store, stream);
+    }
+    return;
   }
   if (path == PrefillGemmPath::Gemv || a.w.bits != 5) path = gemm_path(a.tokens, n, a.w.bits);
   if (path == PrefillGemmPath::OnChip || path == PrefillGemmPath::OnChipMmaSync) {

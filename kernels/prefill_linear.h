@@ -18,8 +18,8 @@ namespace hlwq::cuda {
 // OnChip: the codes decoded on chip (prefill_gemm_q5_wgmma.h on Hopper, else
 // prefill_gemm_q5.h); OnChipMmaSync: the mma.sync kernel even where the wgmma one runs
 // (A/B timing). DequantCublas: expand a slice into the scratch, multiply it, in turn.
-// Gemv: up to 8 tokens (kGemvMaxTokens) in one pass of the decode GEMV over the codes (gemv.h,
-// any width, whole matrices; otherwise the path Auto would take without it).
+// Gemv: the decode GEMV (gemv.h, any width, whole matrices; otherwise the path Auto would take
+// without it), one pass over the codes per 8 tokens (kGemvMaxTokens).
 enum class PrefillGemmPath { Auto, OnChip, OnChipMmaSync, DequantCublas, Gemv };
 // The path Auto takes for T tokens through a rows x cols matrix of `bits`-wide codes
 // (HLWQ_PREFILL_GEMM=onchip, mma, cublas or gemv in the environment forces one, for A/B timing).

@@ -12,6 +12,7 @@
 // bf16 value by a power of two into fp16 is exact down to fp16's subnormals).
 #include <cuda_bf16.h>
 
+#include <cstdlib>
 #include <thread>
 
 #include "gemv.h"
@@ -328,19 +329,32 @@ TEST_P(GemvSmallShapes, MatchesCpuReference) {
   run_case({1, 256, GemvInput::RotatedBf16, GemvOutput::Store, bits, 7, 8}, seed++);
 }
 
-// prefill_linear's few-token path: the rotated bf16 chunk [T][cols] in, [T][ldo] out, stored
-// or added to the residual, at every width.
+// prefill_linear's GEMV path: the rotated bf16 chunk [T][cols] in, [T][ldo] out, stored or
+// added to the residual, at every width; more than 8 tokens go as passes of 8.
 TEST(Gemv, PrefillLinearSendsFewTokensThroughTheGemv) {
   HLWQ_REQUIRE_GPU();
   uint64_t seed = 7000;
   for (int bits : {5, 4, 3})
-    for (int tokens : {1, 3, 8})
+    for (int tokens : {1, 3, 8, 13})
       for (GemvOutput out : {GemvOutput::Store, GemvOutput::AddResidual}) {
         run_case({37, 640, GemvInput::RotatedBf16, out, bits, tokens, 3, true}, seed++);
         run_case({5120, 6144, GemvInput::RotatedBf16, out, bits, tokens, 0, true}, seed++);
       }
-  for (int bits : {4, 3})  // the expansion path is the only other one these widths have
-    EXPECT_EQ(prefill_gemm_path(8, 5120, 6144, bits), PrefillGemmPath::Gemv) << bits << "-bit";
+}
+
+// The measured dispatch (docs/PERFORMANCE.md "GEMV: Q4/Q3 and 1-8 tokens"): up to 8 tokens the
+// GEMV at every width; Q4/Q3 (whose other path expands the matrix) up to 4 passes of 8.
+TEST(Gemv, PrefillPathTakesTheGemvForShortChunks) {
+  if (std::getenv("HLWQ_PREFILL_GEMM")) GTEST_SKIP() << "a path is forced";
+  for (int bits : {5, 4, 3}) {
+    EXPECT_EQ(prefill_gemm_path(1, 5120, 6144, bits), PrefillGemmPath::Gemv) << bits << "-bit";
+    EXPECT_EQ(prefill_gemm_path(8, 34816, 5120, bits), PrefillGemmPath::Gemv) << bits << "-bit";
+  }
+  EXPECT_NE(prefill_gemm_path(9, 34816, 5120, 5), PrefillGemmPath::Gemv);
+  for (int bits : {4, 3}) {
+    EXPECT_EQ(prefill_gemm_path(32, 34816, 5120, bits), PrefillGemmPath::Gemv) << bits << "-bit";
+    EXPECT_EQ(prefill_gemm_path(33, 34816, 5120, bits), PrefillGemmPath::DequantCublas) << bits << "-bit";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Widths, GemvSmallShapes, ::testing::Values(5, 4, 3),
