@@ -75,8 +75,8 @@ using BackendFactory = std::function<std::unique_ptr<ModelBackend>(const ModelSo
 void register_backend(BackendKind kind, BackendFactory factory);
 bool backend_available(BackendKind kind);
 // Throws Error{Device} when the kind is not registered (naming it), or the factory's error.
-// With Auto, a GPU that cannot be used (none, no driver, no cuBLAS, too little memory) leaves
-// the model on the CPU, and `gpu_unused` (when given) receives why, for the user to see.
+// With Auto, a GPU that cannot be used (none, no driver, no cuBLAS, too little memory, kernels
+// that do not take the model's shape) leaves the model on the CPU, and `gpu_unused` (when given) receives why, for the user to see.
 std::unique_ptr<ModelBackend> make_backend(BackendKind kind, const ModelSource& source, const BackendOptions& options,
                                            std::string* gpu_unused = nullptr);
 

@@ -56,11 +56,14 @@ std::unique_ptr<ModelBackend> make_backend(BackendKind kind, const ModelSource& 
     }
   }
   if (cuda) {
-    // Auto: a GPU that is missing or too small falls back to the CPU; other errors surface.
+    // Auto: a GPU that is missing or too small, or kernels that do not take this model's shape
+    // (the bundled demo model's head size), fall back to the CPU; other errors surface (and an
+    // architecture the CPU cannot run either fails there, with its own message).
     try {
       return cuda(source, options);
     } catch (const Error& e) {
-      if (e.kind() != ErrorKind::Device && e.kind() != ErrorKind::OutOfMemory) throw;
+      if (e.kind() != ErrorKind::Device && e.kind() != ErrorKind::OutOfMemory && e.kind() != ErrorKind::UnsupportedArch)
+        throw;
       if (gpu_unused) *gpu_unused = e.what();
     }
   }

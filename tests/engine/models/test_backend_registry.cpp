@@ -43,6 +43,15 @@ TEST(BackendRegistry, AutoFallsBackWhenTheGpuIsTooSmall) {
   EXPECT_NE(gpu_unused.find("8.0 GB free"), std::string::npos) << gpu_unused;
 }
 
+// The CUDA kernels take head_dim 256 only; the bundled 19M demo model has 64 and must still run.
+TEST(BackendRegistry, AutoFallsBackWhenTheGpuKernelsDoNotTakeTheModel) {
+  register_failing_gpu(ErrorKind::UnsupportedArch, "the CUDA kernels need head_dim 256");
+  std::string gpu_unused;
+  auto backend = make_backend(BackendKind::Auto, test::load_fixture("tied08b"), small_context(), &gpu_unused);
+  EXPECT_EQ(backend->name(), "CPU");
+  EXPECT_NE(gpu_unused.find("head_dim 256"), std::string::npos) << gpu_unused;
+}
+
 TEST(BackendRegistry, AutoSurfacesErrorsThatAreNotAboutTheDevice) {
   register_failing_gpu(ErrorKind::CorruptFile, "model.safetensors: truncated");
   std::string gpu_unused;
