@@ -5,7 +5,8 @@
 # Usage: carried_run.sh <folder with test_cuda_* / hlwq-cuda-bench / hlwq-fit-measure> <commit>
 # Env: TESTS=0 skips the tests, BASELINE=0 the transformers run, BENCH="..." replaces the
 # bench's grid options, BASE_BENCH=<an older hlwq-cuda-bench> adds its decode at contexts 0 and
-# 32K (fp16, q3, q2) in the same call for the A/B. Logs and JSON go to $OUT.
+# 32K (fp16, q3, q2) in the same call for the A/B, WEIGHT_BITS="4 3" (default) the widths benched
+# besides Q5. Logs and JSON go to $OUT.
 set -uo pipefail
 dir=$1; commit=${2:-unknown}
 OUT=${OUT:-/tmp/out}
@@ -34,6 +35,20 @@ if [ -n "${BASE_BENCH:-}" ]; then
   # shellcheck disable=SC2086
   "$BASE_BENCH" $base --json "$OUT/base-bench.json" --command "hlwq-cuda-bench $base" > "$OUT/base-bench.log" 2>&1
   grep -E "copy bandwidth|^(fp16|q3|q2) |full model" "$OUT/base-bench.log"
+fi
+
+# Q4 and Q3 weight codes (the Q5 grid above is the default width): decode and prefill.
+for bits in ${WEIGHT_BITS:-4 3}; do
+  wb="--weight-bits $bits --kv q3 --contexts 0,32768 --prefill 512,4096 --repeats 10"
+  # shellcheck disable=SC2086
+  "$dir/hlwq-cuda-bench" $wb --commit "$commit" --json "$OUT/bench-q$bits.json" --command "hlwq-cuda-bench $wb" \
+    > "$OUT/bench-q$bits.log" 2>&1
+  grep -E "copy bandwidth|^q3 |full model" "$OUT/bench-q$bits.log"
+done
+
+if [ -x "$dir/hlwq-gemv-bench" ]; then  # the GEMV per 27B shape, width and token count
+  "$dir/hlwq-gemv-bench" --repeats 5 --json "$OUT/gemv-bench.json" > "$OUT/gemv-bench.log" 2>&1
+  tail -3 "$OUT/gemv-bench.log"
 fi
 
 if [ "${PROFILE:-1}" = 1 ]; then  # where a token's time goes, at 0 and 32K (decode_profile.sh)
