@@ -45,7 +45,7 @@ void gemm_slice(cublasHandle_t handle, const PrefillLinearArgs& a, const __nv_bf
         "cublasGemmEx(prefill linear)");
 }
 
-// Q4/Q3 chunks of up to this many 8-token GEMV passes take the GEMV (see prefill_gemm_path).
+// Q4/Q3 chunks of up to this many 8-token GEMV passes take the GEMV (measured: prefill_gemm_path).
 constexpr int kGemvPassesQ4Q3 = 4;
 
 // The path without the GEMV (it takes whole matrices only).
@@ -69,9 +69,9 @@ PrefillGemmPath prefill_gemm_path(int tokens, int rows, int cols, int bits) {
   (void)cols;
   // Measured (hlwq-gemv-bench, H100; docs/PERFORMANCE.md "GEMV: Q4/Q3 and 1-8 tokens"): up to
   // 8 tokens one GEMV pass over the codes beats the on-chip mma.sync GEMM at every 27B shape
-  // (gate/up at 8 tokens: 0.058 vs 0.109 ms). Q4/Q3 have only the expansion otherwise, which
-  // writes and reads the whole matrix in bf16: passes of 8 tokens stay ahead of it up to
-  // kGemvPassesQ4Q3 passes (PROVISIONAL: from the 8-token times, until measured past 8).
+  // (gate/up at 8 tokens: 0.059 vs 0.112 ms). Q4/Q3 have only the expansion otherwise, which
+  // writes and reads the whole matrix in bf16: passes of 8 tokens beat it at every shape up to
+  // 32 tokens (out_proj Q4: 0.064 vs 0.078 ms), not at 64 (0.126 vs 0.079).
   if (tokens <= kGemvMaxTokens) return PrefillGemmPath::Gemv;
   if (bits != 5 && tokens <= kGemvPassesQ4Q3 * kGemvMaxTokens) return PrefillGemmPath::Gemv;
   return gemm_path(tokens, rows, bits);
