@@ -254,10 +254,12 @@ TEST_P(CudaBackendWidths, DecodeGraphMatchesCpuEngine) {
   }
 }
 
+// Chunks of 7 (one GEMV pass), 20 (GEMV passes of 8, 8, 4) and 512 rows (43 and 127 rows:
+// the expansion + cuBLAS path at Q4/Q3).
 TEST_P(CudaBackendWidths, PrefillThenDecodeMatchesCpuEngine) {
   const int cont = 3;
   auto cpu = make_cpu_backend(src_, options(KvConfig::uniform(16)));
-  for (int chunk : {7, 512}) {
+  for (int chunk : {7, 20, 512}) {
     auto gpu = make_cuda_backend(src_, options(KvConfig::uniform(16)));
     set_prefill_chunk(*gpu, chunk);
     const int vocab = gpu->config().vocab_size;
