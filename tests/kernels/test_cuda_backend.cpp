@@ -51,6 +51,33 @@ std::vector<float> run_all(ModelBackend& b, const std::vector<int32_t>& ids, boo
   return out;
 }
 
+// Every backend of these tests: a 512-token context, 2 CPU threads for the CPU engine.
+BackendOptions options(KvConfig kv) {
+  BackendOptions o;
+  o.context_length = 512;
+  o.kv = kv;
+  o.threads = 2;
+  return o;
+}
+
+// All but the last `cont` tokens of `ids` as one prompt (prefill, logits of every row), then
+// `cont` single-token steps (decode graph): max_rel of the prefill rows and of the steps
+// against `ref`, the logits of every position; `got` receives the GPU's.
+struct PrefillDecodeErrors {
+  double prefill_rows, decode_after;
+};
+PrefillDecodeErrors prefill_then_decode(ModelBackend& gpu, const std::vector<int32_t>& ids, size_t cont,
+                                        const std::vector<float>& ref, std::vector<float>& got) {
+  const size_t vocab = size_t(gpu.config().vocab_size), n = ids.size() - cont;
+  got.assign(ids.size() * vocab, NAN);
+  gpu.reset();
+  gpu.forward(std::span(ids).first(n), 0, got.data(), int(n));
+  for (size_t t = n; t < ids.size(); ++t) gpu.forward(std::span(ids).subspan(t, 1), int(t), got.data() + t * vocab, 1);
+  const std::vector<float> ref_p(ref.begin(), ref.begin() + n * vocab), got_p(got.begin(), got.begin() + n * vocab);
+  const std::vector<float> ref_d(ref.begin() + n * vocab, ref.end()), got_d(got.begin() + n * vocab, got.end());
+  return {max_rel(got_p, ref_p), max_rel(got_d, ref_d)};
+}
+
 class CudaBackendFixture : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
@@ -59,13 +86,6 @@ class CudaBackendFixture : public ::testing::TestWithParam<std::string> {
       GTEST_SKIP() << "fixture " << GetParam() << " not built";
     src_ = hlwq::test::load_fixture(GetParam());
     prompts_ = hlwq::test::fixture_prompts(GetParam());
-  }
-  BackendOptions options(KvConfig kv) const {
-    BackendOptions o;
-    o.context_length = 512;
-    o.kv = kv;
-    o.threads = 2;
-    return o;
   }
   ModelSource src_;
   nlohmann::json prompts_;
@@ -123,20 +143,13 @@ TEST_P(CudaBackendFixture, PromptPrefillInChunksThenDecodeMatchesCpuEngine) {
     for (int chunk : {7, 64, 512}) {
       auto gpu = make_cuda_backend(src_, options(KvConfig::uniform(bits)));
       set_prefill_chunk(*gpu, chunk);
-      const int vocab = gpu->config().vocab_size;
       for (size_t i = 0; i < prompts_["prompts"].size(); ++i) {
         const auto ids = prompts_["prompts"][i].get<std::vector<int32_t>>();
         if (ids.size() <= size_t(cont) + 1) continue;
         SCOPED_TRACE("kv " + std::to_string(bits) + " chunk " + std::to_string(chunk) + " prompt " + std::to_string(i));
-        const auto ref = run_all(*cpu, ids);
+        std::vector<float> got;
+        const auto [ep, ed] = prefill_then_decode(*gpu, ids, cont, run_all(*cpu, ids), got);
         const size_t n = ids.size() - cont;
-        std::vector<float> got(ids.size() * size_t(vocab), NAN);
-        gpu->reset();
-        gpu->forward(std::span(ids).first(n), 0, got.data(), int(n));
-        for (size_t t = n; t < ids.size(); ++t) gpu->forward(std::span(ids).subspan(t, 1), int(t), got.data() + t * vocab, 1);
-        const std::vector<float> ref_p(ref.begin(), ref.begin() + n * vocab), got_p(got.begin(), got.begin() + n * vocab);
-        const std::vector<float> ref_d(ref.begin() + n * vocab, ref.end()), got_d(got.begin() + n * vocab, got.end());
-        const double ep = max_rel(got_p, ref_p), ed = max_rel(got_d, ref_d);
         std::printf("prefill kv%d chunk %d prompt %zu (%zu rows): prefill rows %.3g, decode after %.3g\n", bits, chunk, i,
                     n, ep, ed);
         EXPECT_LT(ep, bits == 16 ? 1e-2 : 3e-2) << "prefill rows";
@@ -226,15 +239,11 @@ class CudaBackendWidths : public ::testing::TestWithParam<int> {  // 4, 3, or 0:
     if (sources_.empty()) GTEST_SKIP() << "fixture " << kWidthsFixture << " not built";
     src_ = GetParam() ? sources_.at(GetParam()) : assembled(sources_, mixed_bits, "ratio27b mixed");
     prompts_ = hlwq::test::fixture_prompts(kWidthsFixture);
-    for (const std::string& n : src_.weights->names())  // the store holds the widths this test is about
-      if (const QuantTensor* t = src_.weights->quant(n)) ASSERT_EQ(t->bits, GetParam() ? GetParam() : mixed_bits(n)) << n;
-  }
-  BackendOptions options(KvConfig kv) const {
-    BackendOptions o;
-    o.context_length = 512;
-    o.kv = kv;
-    o.threads = 2;
-    return o;
+    for (const std::string& n : src_.weights->names()) {  // the store holds the widths this test is about
+      if (const QuantTensor* t = src_.weights->quant(n)) {
+        ASSERT_EQ(t->bits, GetParam() ? GetParam() : mixed_bits(n)) << n;
+      }
+    }
   }
   static inline std::map<int, ModelSource> sources_;
   ModelSource src_;
@@ -262,19 +271,12 @@ TEST_P(CudaBackendWidths, PrefillThenDecodeMatchesCpuEngine) {
   for (int chunk : {7, 20, 512}) {
     auto gpu = make_cuda_backend(src_, options(KvConfig::uniform(16)));
     set_prefill_chunk(*gpu, chunk);
-    const int vocab = gpu->config().vocab_size;
     for (size_t i = 0; i < prompts_["prompts"].size(); ++i) {
       const auto ids = prompts_["prompts"][i].get<std::vector<int32_t>>();
       if (ids.size() <= size_t(cont) + 1) continue;
-      const auto ref = run_all(*cpu, ids);
+      std::vector<float> got;
+      const auto [ep, ed] = prefill_then_decode(*gpu, ids, cont, run_all(*cpu, ids), got);
       const size_t n = ids.size() - cont;
-      std::vector<float> got(ids.size() * size_t(vocab), NAN);
-      gpu->reset();
-      gpu->forward(std::span(ids).first(n), 0, got.data(), int(n));
-      for (size_t t = n; t < ids.size(); ++t) gpu->forward(std::span(ids).subspan(t, 1), int(t), got.data() + t * vocab, 1);
-      const std::vector<float> ref_p(ref.begin(), ref.begin() + n * vocab), got_p(got.begin(), got.begin() + n * vocab);
-      const std::vector<float> ref_d(ref.begin() + n * vocab, ref.end()), got_d(got.begin() + n * vocab, got.end());
-      const double ep = max_rel(got_p, ref_p), ed = max_rel(got_d, ref_d);
       std::printf("%s chunk %d prompt %zu (%zu rows): prefill rows %.3g, decode after %.3g\n", src_.name.c_str(), chunk, i,
                   n, ep, ed);
       EXPECT_LT(ep, 1e-2) << "chunk " << chunk << " prompt " << i << " prefill rows";
