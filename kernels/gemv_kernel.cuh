@@ -62,7 +62,7 @@ __device__ __forceinline__ float warp_sum(float v) {
 
 // Rotated input of blocks [b0, b1) of every token as fp16 scaled per block by a power of two
 // (so any activation range fits fp16 with full relative precision); the scale goes in the
-// runs' pad. Each warp loads two (token, block) items before working on them (their L2
+// runs' pad. Each warp loads a batch of (token, block) items before working on them (their L2
 // latencies overlap). When the CTA holds the whole input, RMSNorm's 1/rms is found in the
 // same pass and folded into the block scales afterwards (the rotation is linear); otherwise a
 // first pass finds it.
@@ -89,20 +89,21 @@ __device__ void prologue(const GemvArgs& a, const Plan& p, unsigned char* xs, fl
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   float4 gw = make_float4(0, 0, 0, 0);
   if constexpr (IN == GemvInput::GatedNorm) gw = *reinterpret_cast<const float4*>(a.norm_w + lane * 4);
-  // Items: (token, block) pairs, token-major; one token: the blocks themselves.
+  // Items: (token, block) pairs, token-major; one token: the blocks themselves. Several tokens
+  // give each warp many items: the small bf16 ones go 8 loads at a time (more registers for
+  // fp32 ones spill in the main loop).
+  constexpr int kBatch = kMulti && IN == GemvInput::RotatedBf16 ? 8 : 2;
   const int it0 = kMulti ? 0 : b0, it1 = kMulti ? items : b1;
-  for (int first = it0 + warp; first < it1; first += 2 * kWarps) {
-    float4 in4[2], w4[2];
+  for (int first = it0 + warp; first < it1; first += kBatch * kWarps) {
+    float4 in4[kBatch], w4[kBatch];
+    uint2 raw[kBatch];  // RotatedBf16: 4 bf16, converted when used
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < kBatch; ++h) {
       const int it = first + h * kWarps;
       if (it >= it1) break;
       const int k = kMulti ? it / nblk : 0, c = (kMulti ? b0 + it - k * nblk : it) * 128 + lane * 4;
       if constexpr (IN == GemvInput::RotatedBf16) {
-        const uint2 raw = *reinterpret_cast<const uint2*>(a.in_rotated + std::size_t(k) * a.in_stride + c);
-        const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.x));
-        const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw.y));
-        in4[h] = make_float4(lo.x, lo.y, hi.x, hi.y);
+        raw[h] = *reinterpret_cast<const uint2*>(a.in_rotated + std::size_t(k) * a.in_stride + c);
       } else {
         in4[h] = *reinterpret_cast<const float4*>(a.in + std::size_t(k) * a.in_stride + c);
       }
@@ -111,10 +112,15 @@ __device__ void prologue(const GemvArgs& a, const Plan& p, unsigned char* xs, fl
         w4[h] = *reinterpret_cast<const float4*>(a.gate + std::size_t(k) * a.gate_stride + c);
     }
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
+    for (int h = 0; h < kBatch; ++h) {
       const int it = first + h * kWarps;
       if (it >= it1) break;
       const int k = kMulti ? it / nblk : 0, blk = kMulti ? b0 + it - k * nblk : it;
+      if constexpr (IN == GemvInput::RotatedBf16) {
+        const float2 lo = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw[h].x));
+        const float2 hi = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&raw[h].y));
+        in4[h] = make_float4(lo.x, lo.y, hi.x, hi.y);
+      }
       float v[4] = {in4[h].x, in4[h].y, in4[h].z, in4[h].w};
       if constexpr (IN == GemvInput::RmsNorm1p) {
         const float q = v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3];
