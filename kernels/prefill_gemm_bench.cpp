@@ -25,6 +25,7 @@
 #include "prefill_linear.h"
 #include "q5_dequant.h"
 #include "bench/bench_inputs.h"
+#include "bench/copy_bandwidth.h"
 #include "bench/bench_stats.h"
 #include "bench/bench_timer.h"
 #include "bench/tool_main.h"
@@ -44,20 +45,6 @@ constexpr int kCopies = 4;
 
 using bench_stats::median;
 using bench_timer::Timer;
-
-double copy_bandwidth(cudaStream_t s) {
-  const size_t bytes = size_t(1) << 30;
-  DeviceBuffer a(bytes, "copy source"), b(bytes, "copy destination");
-  check(cudaMemsetAsync(a.get(), 1, bytes, s), "cudaMemsetAsync");
-  Timer t;
-  std::vector<double> ms;
-  for (int i = 0; i < 6; ++i)
-    ms.push_back(t.ms(s, 1, [&](int) {
-      check(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice, s), "cudaMemcpyAsync(D2D)");
-    }));
-  ms.erase(ms.begin());
-  return 2.0 * bytes / (median(ms) * 1e-3);
-}
 
 std::vector<int> parse_list(const std::string& s) {
   std::vector<int> v;
@@ -85,7 +72,7 @@ int run(int argc, char** argv) {
   check(cublasSetStream(handle, s), "cublasSetStream");
   cudaDeviceProp prop;
   check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-  const double bw = copy_bandwidth(s);
+  const double bw = bench_copy::copy_bandwidth(s, 5);
   std::printf("card: %s (%d SMs)   device copy bandwidth (read+write): %.0f GB/s   on-chip kernel: %s\n", prop.name,
               prop.multiProcessorCount, bw / 1e9, wgmma_available() ? "wgmma" : "mma.sync");
   nlohmann::json out;
