@@ -25,6 +25,7 @@
 #include "qwen35_gpu.h"
 #include "sampling.h"
 #include "bench/bench_stats.h"
+#include "bench/copy_bandwidth.h"
 
 namespace hlwq::cuda {
 namespace {
@@ -146,21 +147,8 @@ uint64_t used_vram() {
   return total - free_b;
 }
 
-// Device-to-device copy of 2 GiB; bandwidth counts bytes read plus bytes written.
-double copy_bandwidth(cudaStream_t s, int repeats) {
-  const size_t bytes = size_t(2) << 30;
-  DeviceBuffer a(bytes, "copy-bandwidth source"), b(bytes, "copy-bandwidth destination");
-  check(cudaMemsetAsync(a.get(), 1, bytes, s), "cudaMemsetAsync");
-  Timer t;
-  std::vector<double> ms;
-  for (int i = 0; i < repeats + 3; ++i) {
-    t.start(s);
-    check(cudaMemcpyAsync(b.get(), a.get(), bytes, cudaMemcpyDeviceToDevice, s), "cudaMemcpyAsync(D2D)");
-    const double m = t.stop_ms(s);
-    if (i >= 3) ms.push_back(m);
-  }
-  return 2.0 * bytes / (median(ms) * 1e-3);
-}
+// Device-to-device copy of 2 GiB, bytes read plus bytes written (the tools' one reference).
+using bench_copy::copy_bandwidth;
 
 // Where one decode step's time goes: an eager step with an event recorded after each kernel
 // (group) the model names through its step probe, summed per label; median over `repeats`
