@@ -1,10 +1,10 @@
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <string>
 
 #include "attention.h"
 #include "attention_head.cuh"
+#include "attention_knobs.h"
 #include "attention_mma.h"
 #include "core/error.h"
 #include "cuda_check.h"
@@ -338,11 +338,13 @@ __global__ void __launch_bounds__(kWarps * 32) decode_kernel_warp(AttentionArgs 
 
 // One block per query head. Each split's (m, l) is read once, by one thread, and its weight
 // exp(m_s - M) shared; then warp w sums splits w, w+8, ... with a lane per 8 dims (four 8-byte
-// loads per split, independent and unconditional: every split's row is written each step, an
-// empty split's with zeros), and the 8 warps' sums meet in shared memory. (A thread per dim
+// loads per split, independent and unconditional), and the 8 warps' sums meet in shared
+// memory. Only splits up to the last non-empty one are summed: the empty ones (m = -inf) are
+// the trailing splits of a history shorter than the grid covers, and the tensor-core kernel
+// writes only their (m, l), not their acc. (A thread per dim
 // walking all splits serially, with a branch and an exp per split, was latency-bound: 0.3-0.4
 // ms of a 32K token on the H200.)
-__global__ void __launch_bounds__(256) combine_kernel(AttentionArgs a) {
+__global__ void __launch_bounds__(256) combine_kernel(AttentionArgs a, int skip_empty) {
   __shared__ float buf[kD];
   __shared__ float w[256];
   __shared__ float red[8];
@@ -356,17 +358,34 @@ __global__ void __launch_bounds__(256) combine_kernel(AttentionArgs a) {
   const float* p = a.partials + size_t(h) * S * stride;
   // (m, l) of split t, kept for the first chunk of 256 splits; m of the others for the maximum.
   const float2 first = t < S ? *reinterpret_cast<const float2*>(p + t * stride) : make_float2(kNegInf, 0.0f);
+  __shared__ int redi[8];
   float M = first.x;
-  for (int s = t + 256; s < S; s += 256) M = fmaxf(M, p[s * stride]);
-  for (int o = 16; o; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-  if (lane == 0) red[warp] = M;
+  int last = first.x == kNegInf ? -1 : t;  // the last non-empty split
+  for (int s = t + 256; s < S; s += 256) {
+    const float m = p[s * stride];
+    M = fmaxf(M, m);
+    last = m == kNegInf ? last : s;
+  }
+  for (int o = 16; o; o >>= 1) {
+    M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+    last = max(last, __shfl_xor_sync(0xffffffffu, last, o));
+  }
+  if (lane == 0) {
+    red[warp] = M;
+    redi[warp] = last;
+  }
   __syncthreads();
   M = red[0];
-  for (int i = 1; i < 8; ++i) M = fmaxf(M, red[i]);
+  last = redi[0];
+  for (int i = 1; i < 8; ++i) {
+    M = fmaxf(M, red[i]);
+    last = max(last, redi[i]);
+  }
+  const int used = skip_empty ? last + 1 : S;
   float lp = 0;
   float acc8[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // dims 8 lane .. 8 lane + 7
-  for (int s0 = 0; s0 < S; s0 += 256) {
-    const int n = min(256, S - s0);
+  for (int s0 = 0; s0 < used; s0 += 256) {
+    const int n = min(256, used - s0);
     const float2 ml = s0 == 0 ? first
                       : t < n ? *reinterpret_cast<const float2*>(p + (s0 + t) * stride)
                               : make_float2(kNegInf, 0.0f);
@@ -400,25 +419,10 @@ __global__ void __launch_bounds__(256) combine_kernel(AttentionArgs a) {
 
 using DecodeKernel = void (*)(AttentionArgs);
 
-int env_int(const char* name, int fallback) {
-  const char* e = std::getenv(name);
-  return e && *e ? std::atoi(e) : fallback;
-}
-
-// A/B switches for timing, read once: HLWQ_ATTN_PDL=0 launches plainly, HLWQ_ATTN_MMA=0 keeps
-// the fp32 split kernels at long context.
-bool use_pdl() {
-  static const bool on = env_int("HLWQ_ATTN_PDL", 1) != 0;
-  return on;
-}
-bool use_mma() {
-  static const bool on = env_int("HLWQ_ATTN_MMA", 1) != 0;
-  return on;
-}
-
 template <class... P>
-void launch(void (*k)(P...), dim3 grid, int threads, int smem, cudaStream_t stream, const char* what, P... args) {
-  launch_maybe_pdl(use_pdl(), what, k, grid, dim3(unsigned(threads)), std::size_t(smem), stream, args...);
+void launch(void (*k)(P...), bool pdl, dim3 grid, int threads, cudaStream_t stream, const char* what, P... args) {
+  launch_maybe_pdl(pdl, what, k, grid, dim3(unsigned(threads)), 0, stream,
+                   args...);
 }
 
 template <int KB, int G>
@@ -477,13 +481,15 @@ void attention_decode(const AttentionArgs& a, cudaStream_t stream) {
   if (!decode)
     throw_error(ErrorKind::InvalidArgument, "attention_decode: KV bits k=", std::to_string(a.cache.k.bits),
                 " v=", std::to_string(a.cache.v.bits), " (supported: 16, 5, 4, 3, 2)");
-  launch(prep_kernel, dim3(a.heads + 2 * kvh), 256, 0, stream, "attention prep", a);
+  using namespace attention_knobs;
+  const int pdl = pdl_mask(a.long_context);
+  launch(prep_kernel, (pdl & kPdlPrep) != 0, dim3(a.heads + 2 * kvh), 256, stream, "attention prep", a);
   // Long histories: the tensor-core split kernel where it covers the widths (not Q5).
   if (a.long_context && use_mma() && attention_mma_supports(a.cache.k.bits, a.cache.v.bits, a.heads / kvh))
-    attention_mma_split(a, use_pdl(), stream);
+    attention_mma_split(a, (pdl & kPdlSplit) != 0, stream);
   else
-    launch(decode, dim3(kvh, a.max_splits), kWarps * 32, 0, stream, "attention decode", a);
-  launch(combine_kernel, dim3(a.heads), 256, 0, stream, "attention combine", a);
+    launch(decode, (pdl & kPdlSplit) != 0, dim3(kvh, a.max_splits), kWarps * 32, stream, "attention decode", a);
+  launch(combine_kernel, (pdl & kPdlCombine) != 0, dim3(a.heads), 256, stream, "attention combine", a, int(skip_empty()));
 }
 
 }  // namespace hlwq::cuda

@@ -18,9 +18,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <string>
 
+#include "attention_knobs.h"
+#include "attention_q3_pairs.h"
 #include "core/error.h"
 #include "cuda_check.h"
 #include "pdl.cuh"
@@ -45,10 +46,11 @@ __device__ __forceinline__ int dim_of(int c, int j) {
   else return 64 * c + 2 * j;  // Q3/Q2: lane-words 8c..8c+7 (16 B of low bits, 8 B of Q3 high bits)
 }
 
-// Raw bytes of thread c's share of one cached vector.
+// Raw bytes of thread c's share of one cached vector (Q3: 6 words as loaded, 8 once
+// pair_words() has gathered its pair indexes).
 template <int BITS>
 struct Raw {
-  uint32_t w[BITS == 16 ? 32 : BITS == 4 ? 8 : BITS == 3 ? 6 : 4];
+  uint32_t w[BITS == 16 ? 32 : BITS == 4 || BITS == 3 ? 8 : 4];
 };
 
 template <int BITS>
@@ -78,8 +80,22 @@ __device__ __forceinline__ void load_raw(const uint8_t* data, size_t slot, int c
   }
 }
 
+// Q3: the loaded words (lows w[0..3], high bits w[4..5]) become the 32 pair indexes, one per
+// byte (attention_q3_pairs.h: 11 instructions per 16 pairs instead of ~2 more per lookup).
+// Every vector's pairs are looked up once per tile, so this runs once per loaded vector.
+template <int BITS>
+__device__ __forceinline__ void pair_words(Raw<BITS>& r) {
+  if constexpr (BITS == 3) {
+    uint32_t g[8];
+    q3_pairs::gather(r.w[0], r.w[1], r.w[4], g);
+    q3_pairs::gather(r.w[2], r.w[3], r.w[5], g + 4);
+#pragma unroll
+    for (int i = 0; i < 8; ++i) r.w[i] = g[i];
+  }
+}
+
 // Word j of the register image: dims dim_of(c, j), +1 as half2 (scaled like the cache: codes
-// give centroid / sqrt(256), the norm is applied by the caller).
+// give centroid / sqrt(256), the norm is applied by the caller). Q3 after pair_words().
 template <int BITS>
 __device__ __forceinline__ uint32_t pair(const Raw<BITS>& r, int j, const uint32_t* tab, int lane) {
   if constexpr (BITS == 16) {
@@ -87,8 +103,8 @@ __device__ __forceinline__ uint32_t pair(const Raw<BITS>& r, int j, const uint32
   } else {
     uint32_t idx;
     if constexpr (BITS == 4) idx = (r.w[j >> 2] >> (8 * (j & 3))) & 255u;
+    else if constexpr (BITS == 3) idx = (r.w[q3_pairs::word(j)] >> q3_pairs::shift(j)) & 63u;
     else idx = (r.w[j >> 3] >> (4 * (j & 7))) & 15u;
-    if constexpr (BITS == 3) idx |= ((r.w[4 + (j >> 4)] >> (2 * (j & 15))) & 3u) << 4;
     return tab[(idx << 5) | uint32_t(lane)];
   }
 }
@@ -99,24 +115,25 @@ __device__ __forceinline__ void pair_codes(uint32_t idx, uint32_t& a, uint32_t& 
   if constexpr (BITS == 4) {
     a = idx & 15u;
     b = idx >> 4;
-  } else if constexpr (BITS == 3) {  // low bits: idx & 15 (2 per dim), high bits: idx >> 4 (1 per dim)
-    a = (idx & 3u) | ((idx >> 4) & 1u) << 2;
-    b = ((idx >> 2) & 3u) | ((idx >> 5) & 1u) << 2;
+  } else if constexpr (BITS == 3) {
+    q3_pairs::codes(idx, a, b);
   } else {
     a = idx & 3u;
     b = idx >> 2;
   }
 }
 
-// book: the centroids / sqrt(256), in shared memory.
+// book: the centroids / sqrt(256), in shared memory; copy: a second table to fill alike, or null.
 template <int BITS>
-__device__ void build_table(uint32_t* tab, const float* book) {
+__device__ void build_table(uint32_t* tab, const float* book, uint32_t* copy) {
   if constexpr (BITS != 16) {
     for (int e = threadIdx.x; e < table_words(BITS); e += kThreads) {
       uint32_t a, b;
       pair_codes<BITS>(uint32_t(e) >> 5, a, b);
       const __half2 h = __floats2half2_rn(book[a], book[b]);
-      tab[e] = *reinterpret_cast<const uint32_t*>(&h);
+      const uint32_t v = *reinterpret_cast<const uint32_t*>(&h);
+      tab[e] = v;
+      if (copy) copy[e] = v;
     }
   }
 }
@@ -157,9 +174,10 @@ constexpr int smem_bytes() {
 }
 // Grid (KV head, max_splits), kThreads. Only the first `splits` splits get tokens (the rest
 // write empty partials): as many blocks as fit on the GPU at once, so that no second wave of
-// blocks runs alone.
+// blocks runs alone; but no fewer than min_tokens per split (a multiple of kTile), so that a
+// short history is not spread over blocks that each build the pair tables for a tile or two.
 template <int KB, int VB, int G>
-__global__ void __launch_bounds__(kThreads) split_kernel(AttentionArgs a, int splits) {
+__global__ void __launch_bounds__(kThreads) split_kernel(AttentionArgs a, int splits, int min_tokens, int skip_empty) {
   static_assert(G <= 8, "the query heads of one KV head are the mma's 8 columns");
   extern __shared__ __align__(16) uint32_t smem[];
   uint32_t* ktab = smem;
@@ -173,6 +191,7 @@ __global__ void __launch_bounds__(kThreads) split_kernel(AttentionArgs a, int sp
   // are constant, the position is written at the end of the previous token, and the history
   // below it was written by earlier tokens. The new token's slot and q come after the wait.
   const int pos = *a.pos, len = pos + 1;
+  if (min_tokens > 0) splits = max(1, min(splits, (len + min_tokens - 1) / min_tokens));
   const int chunk = ((len + splits - 1) / splits + kTile - 1) / kTile * kTile;  // whole tiles
   const int begin = split * chunk, end = min(len, begin + chunk);
   __shared__ float books[2][16];  // K and V centroids / sqrt(256), read once
@@ -180,8 +199,13 @@ __global__ void __launch_bounds__(kThreads) split_kernel(AttentionArgs a, int sp
   if (VB != 16 && threadIdx.x < (1 << (VB & 15))) books[1][threadIdx.x] = a.v_codebook[threadIdx.x] * 0.0625f;
   __syncthreads();
   if (begin < end) {
-    build_table<KB>(ktab, books[0]);
-    build_table<VB>(vtab, books[1]);
+    // K and V of one width share the codebook in the model (one per width): the V table is
+    // then stored with the K table's entries instead of computed again (a fixed cost per
+    // block that short histories feel: the Q4 tables are 32 KiB each). Both stay, at fixed
+    // offsets: a table chosen at run time would cost an address add per lookup.
+    const bool same = KB == VB && a.k_codebook == a.v_codebook;
+    build_table<KB>(ktab, books[0], same ? vtab : nullptr);
+    if (!same) build_table<VB>(vtab, books[1], nullptr);
   }
   const size_t base = size_t(kvh) * a.cache.capacity;
 
@@ -214,6 +238,15 @@ __global__ void __launch_bounds__(kThreads) split_kernel(AttentionArgs a, int sp
   if (t0 < end && early) load_tile(t0);
   asm volatile("griddepcontrol.wait;" ::: "memory");
   asm volatile("griddepcontrol.launch_dependents;");
+  if (begin >= end && skip_empty) {  // an empty split: its (m, l) say so, the combine skips its acc
+    const int stride = kAttentionPartialStride;
+    if (threadIdx.x < G) {
+      float* out = a.partials + (size_t(kvh * G + threadIdx.x) * a.max_splits + split) * stride;
+      out[0] = kNegInf;
+      out[1] = 0.0f;
+    }
+    return;
+  }
   __syncthreads();  // tables
   if (t0 < end && !early) load_tile(t0);
 
@@ -242,6 +275,8 @@ __global__ void __launch_bounds__(kThreads) split_kernel(AttentionArgs a, int sp
     // Scores S (16 tokens x 8 heads): lane (r, c) gets tokens r, r+8 x heads 2c, 2c+1. Two
     // accumulators halve the chain of dependent mmas.
     float s[4] = {0.0f, 0.0f, 0.0f, 0.0f}, s2[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    pair_words<KB>(kr[0]);
+    pair_words<KB>(kr[1]);
 #pragma unroll
     for (int kt = 0; kt < 16; kt += 2) {
       const uint2 b = qfrag[kt * 32 + lane], b2 = qfrag[(kt + 1) * 32 + lane];
@@ -288,6 +323,8 @@ __global__ void __launch_bounds__(kThreads) split_kernel(AttentionArgs a, int sp
     // P^T as the B fragment (tokens x heads), the V norm folded in per token.
     const uint32_t pb0 = transpose8x8(pack_half2(p0 * vn0, p1 * vn0));
     const uint32_t pb1 = transpose8x8(pack_half2(p2 * vn1, p3 * vn1));
+    pair_words<VB>(vr[0]);
+    pair_words<VB>(vr[1]);
 #pragma unroll
     for (int mt = 0; mt < 16; ++mt) {
       // V^T A fragment: rows = dims of image words 2mt (r) and 2mt+1 (r+8), k = tokens.
@@ -350,14 +387,14 @@ __global__ void __launch_bounds__(kThreads) split_kernel(AttentionArgs a, int sp
       float L = 0.0f;
 #pragma unroll
       for (int w = 0; w < kWarps; ++w) L += wl[w * 8 + g] * f[w];
-      out[0] = M;  // -inf for an empty split: the combine skips it
+      out[0] = M;
       out[1] = L;
     }
   }
 }
 
 
-using SplitKernel = void (*)(AttentionArgs, int);
+using SplitKernel = void (*)(AttentionArgs, int, int, int);
 
 struct Picked {
   SplitKernel kernel = nullptr;
@@ -403,15 +440,6 @@ Picked pick_k(int kb, int vb) {
   return {};
 }
 
-// Splits that get tokens; 0 (default): as many blocks as are resident at once (A/B knob).
-int splits_override() {
-  static const int n = [] {
-    const char* e = std::getenv("HLWQ_ATTN_SPLITS");
-    return e && *e ? std::atoi(e) : 0;
-  }();
-  return n;
-}
-
 }  // namespace
 
 bool attention_mma_supports(int k_bits, int v_bits, int group) {
@@ -424,9 +452,11 @@ void attention_mma_split(const AttentionArgs& a, bool pdl, cudaStream_t stream) 
   if (!k.kernel || !attention_mma_supports(a.cache.k.bits, a.cache.v.bits, group))
     throw_error(ErrorKind::InvalidArgument, "attention_mma_split: KV bits k=", std::to_string(a.cache.k.bits), " v=",
                 std::to_string(a.cache.v.bits), " with ", std::to_string(group), " query heads per KV head");
-  const int splits = std::clamp(splits_override() > 0 ? splits_override() : k.resident / kvh, 1, a.max_splits);
+  const int n = attention_knobs::splits_override();
+  const int splits = std::clamp(n > 0 ? n : k.resident / kvh, 1, a.max_splits);
   launch_maybe_pdl(pdl, "attention decode (mma)", k.kernel, dim3(unsigned(kvh), unsigned(a.max_splits)),
-                   dim3(kThreads), std::size_t(k.smem), stream, a, splits);
+                   dim3(kThreads), std::size_t(k.smem), stream, a, splits, attention_knobs::min_tokens(),
+                   int(attention_knobs::skip_empty()));
 }
 
 }  // namespace hlwq::cuda

@@ -41,7 +41,9 @@ void run(int heads, int kvh, int kbits, int vbits, int tokens, int splits, uint6
   Dev<float> kbook(kbits == 16 ? std::vector<float>{0} : kv_book(kbits)), vbook(vbits == 16 ? std::vector<float>{0} : kv_book(vbits));
   Dev<int> dpos(1);
   AttentionArgs a;
-  a.q_norm_w = dqw.p; a.k_norm_w = dkw.p; a.k_codebook = kbook.p; a.v_codebook = vbook.p;
+  // One codebook for K and V of one width, as the model passes them (the tensor-core kernel
+  // then fills the V pair table from the K table's entries); mixed widths keep two.
+  a.q_norm_w = dqw.p; a.k_norm_w = dkw.p; a.k_codebook = kbook.p; a.v_codebook = kbits == vbits ? kbook.p : vbook.p;
   a.cache.k = kv_side_in(kstore.p, kbits, kvh, cap);
   a.cache.v = kv_side_in(vstore.p, vbits, kvh, cap);
   a.cache.kv_heads = kvh; a.cache.capacity = cap;
