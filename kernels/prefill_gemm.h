@@ -6,7 +6,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include "q5_dequant.h"
+#include "q_dequant.h"
 
 namespace hlwq::cuda {
 

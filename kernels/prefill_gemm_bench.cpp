@@ -23,7 +23,7 @@
 #include "prefill_gemm_q5.h"
 #include "prefill_gemm_q5_wgmma.h"
 #include "prefill_linear.h"
-#include "q5_dequant.h"
+#include "q_dequant.h"
 #include "bench/bench_inputs.h"
 #include "bench/copy_bandwidth.h"
 #include "bench/bench_stats.h"
@@ -114,7 +114,7 @@ int run(int argc, char** argv) {
       fill_random_q(mats.back(), 1234 + c, 0.05f, s);
     }
     DeviceBuffer wbf(size_t(sh.rows) * sh.cols * 2, "bf16 weight");
-    dequantize_q5_rotated(mats[0], codebook.get<float>(), wbf.get<__nv_bfloat16>(), s);
+    dequantize_rotated(mats[0], codebook.get<float>(), wbf.get<__nv_bfloat16>(), s);
     const size_t scratch = prefill_weight_scratch_elems(size_t(sh.rows) * sh.cols, sh.cols, size_t(1) << 26);
     DeviceBuffer wscratch(scratch * 2, "weight scratch");
     for (size_t ti = 0; ti < tokens.size(); ++ti) {

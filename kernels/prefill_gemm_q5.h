@@ -3,7 +3,7 @@
 // the rotated bf16 activations X and the Q5 matrix W in its GPU layout (q_matrix.h), on the
 // tensor cores (mma.sync m16n8k16 bf16, fp32 accumulation). Each CTA decodes its 128 rows x
 // 128 columns of codes per K step into shared memory as bf16 (codebook value / sqrt(128)
-// times the block norm, rounded once: the same values dequantize_q5_rotated writes), so the
+// times the block norm, rounded once: the same values dequantize_rotated writes), so the
 // weights cross DRAM as 5.125 bits and never exist in bf16 in global memory.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>

@@ -15,9 +15,4 @@ namespace hlwq::cuda {
 // one the layout does not define.
 void dequantize_rotated(const QMatrix& w, const float* codebook, __nv_bfloat16* out, cudaStream_t stream);
 
-// The name from when only Q5 existed (prefill GEMM tests and bench still call it).
-inline void dequantize_q5_rotated(const QMatrix& w, const float* codebook, __nv_bfloat16* out, cudaStream_t stream) {
-  dequantize_rotated(w, codebook, out, stream);
-}
-
 }  // namespace hlwq::cuda

@@ -111,7 +111,7 @@ void run(int tokens, int rows, int cols, uint64_t seed) {
   cublasHandle_t handle;
   check(cublasCreate(&handle), "cublasCreate");
   rotate_rows_bf16(reinterpret_cast<__nv_bfloat16*>(dx.p), reinterpret_cast<__nv_bfloat16*>(dxr.p), tokens, cols, nullptr);
-  dequantize_q5_rotated(m, dtable.p, reinterpret_cast<__nv_bfloat16*>(dw.p), nullptr);
+  dequantize_rotated(m, dtable.p, reinterpret_cast<__nv_bfloat16*>(dw.p), nullptr);
   gemm_bf16_xwt(handle, reinterpret_cast<__nv_bfloat16*>(dxr.p), reinterpret_cast<__nv_bfloat16*>(dw.p),
                 reinterpret_cast<__nv_bfloat16*>(dy.p), tokens, rows, cols);
   const auto got = dy.download();
@@ -131,7 +131,7 @@ TEST(PrefillGemm, MatchesDequantizedReference) {
 
 // prefill_linear: the row slices, the fp32 output with a wider stride and the accumulate
 // into a non-zero residual, against X W_rot^T in double with W_rot the whole matrix expanded
-// once by dequantize_q5_rotated (checked above against the spec) - so this test holds for
+// once by dequantize_rotated (checked above against the spec) - so this test holds for
 // any GPU layout of the codes. Columns past n must stay untouched.
 void run_linear(int tokens, int rows, int cols, size_t scratch_rows, bool accumulate, uint64_t seed,
                 PrefillGemmPath path) {
@@ -146,7 +146,7 @@ void run_linear(int tokens, int rows, int cols, size_t scratch_rows, bool accumu
   const auto table = q5_table();
   Dev<float> dtable(table);
   Dev<uint16_t> dfull(size_t(rows) * cols);
-  dequantize_q5_rotated(m, dtable.p, reinterpret_cast<__nv_bfloat16*>(dfull.p), nullptr);
+  dequantize_rotated(m, dtable.p, reinterpret_cast<__nv_bfloat16*>(dfull.p), nullptr);
   const auto wfull = dfull.download();
 
   const int ldo = rows + 3;
