@@ -25,6 +25,7 @@
 #include "qwen35_gpu.h"
 #include "sampling.h"
 #include "bench/bench_stats.h"
+#include "bench/bench_timer.h"
 #include "bench/copy_bandwidth.h"
 
 namespace hlwq::cuda {
@@ -108,29 +109,7 @@ int kv_bits(const std::string& name) {
 }
 
 using hlwq::cuda::bench_stats::median;
-
-class Timer {
- public:
-  Timer() {
-    check(cudaEventCreate(&a_), "cudaEventCreate");
-    check(cudaEventCreate(&b_), "cudaEventCreate");
-  }
-  ~Timer() {
-    cudaEventDestroy(a_);
-    cudaEventDestroy(b_);
-  }
-  void start(cudaStream_t s) { check(cudaEventRecord(a_, s), "cudaEventRecord"); }
-  double stop_ms(cudaStream_t s) {
-    check(cudaEventRecord(b_, s), "cudaEventRecord");
-    check(cudaEventSynchronize(b_), "cudaEventSynchronize");
-    float ms = 0;
-    check(cudaEventElapsedTime(&ms, a_, b_), "cudaEventElapsedTime");
-    return ms;
-  }
-
- private:
-  cudaEvent_t a_ = nullptr, b_ = nullptr;
-};
+using hlwq::cuda::bench_timer::Timer;
 
 // Logits of the last step that are NaN or infinite: every timed cell must produce usable ones.
 size_t nonfinite_logits(const Qwen35Gpu& model) {
