@@ -1,4 +1,5 @@
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "core/error.h"
@@ -39,6 +40,16 @@ QHostOffsets q_host_offsets(int bits, int rows, int cols, int row, int block, in
   const std::size_t run = q_row_block(rows, cols, row, block) * 4 + t;
   const std::size_t lo = lo_bytes(bits, runs), hi = hi_bytes(bits, runs);
   return {run * 4 * q_lo_words(bits), lo + run * 4 * q_hi_words(bits), lo + hi + (run / 4) * 2};
+}
+
+void q_put_run(uint8_t* image, int bits, int rows, int cols, int row, int block, int t, const uint8_t* codes,
+               uint16_t norm) {
+  const QHostOffsets o = q_host_offsets(bits, rows, cols, row, block, t);
+  uint32_t w[5];
+  q_encode_run(bits, codes, w);
+  std::memcpy(image + o.lo, w, 4 * q_lo_words(bits));
+  if (q_hi_words(bits)) std::memcpy(image + o.hi, &w[q_lo_words(bits)], 4);
+  std::memcpy(image + o.norm, &norm, 2);
 }
 
 namespace {

@@ -33,8 +33,7 @@ namespace hlwq::cuda {
 
 constexpr int kQTileRows = 16;
 
-// Words per 32-code run and where its words go: `lo` takes 4 (Q5, Q4) or 2 (Q3), `hi` the rest.
-__host__ __device__ constexpr int q_run_words(int bits) { return bits; }
+// A 32-code run has `bits` words: `lo` takes 4 (Q5, Q4) or 2 (Q3), `hi` the rest.
 __host__ __device__ constexpr int q_lo_words(int bits) { return bits == 3 ? 2 : 4; }
 __host__ __device__ constexpr int q_hi_words(int bits) { return bits - q_lo_words(bits); }
 __host__ __device__ constexpr bool q_bits_supported(int bits) { return bits >= 3 && bits <= 5; }
@@ -142,11 +141,17 @@ struct QMatrix {
 QMatrix q_matrix_in(void* storage, int bits, int rows, int cols);
 
 // Host image offsets (bytes from the start of the storage) of run t of (row, block)'s lo
-// words, its hi word (Q4: none, 0) and its norm: what the host-side repack writes.
+// words, its hi word (Q4 has none: the offset is then unused) and its norm.
 struct QHostOffsets {
   std::size_t lo, hi, norm;
 };
 QHostOffsets q_host_offsets(int bits, int rows, int cols, int row, int block, int t);
+
+// The host-side repack: encodes run t (32 codes) of (row, block) and writes its words and the
+// block's norm (fp16 bits) into `image`, a host copy of QMatrix::bytes_for(bits, rows, cols)
+// bytes, where the layout above puts them.
+void q_put_run(uint8_t* image, int bits, int rows, int cols, int row, int block, int t, const uint8_t* codes,
+               uint16_t norm);
 
 // Converts hlwq-q5 codes (hlwq-format.md 3.1, 80 bytes per 128-block, row-major) and fp16
 // norms [rows][cols/128] (row-major), both already on the device, into the layout above.

@@ -26,12 +26,7 @@ struct HostQ {
   HostQ(int b, int r, int c) : bits(b), rows(r), cols(c), bytes(QMatrix::bytes_for(b, r, c)) {}
   // Stores run t (32 codes) of (row, block) and the block's norm where q_matrix.h puts them.
   void put(int row, int block, int t, const uint8_t* codes, uint16_t norm) {
-    const QHostOffsets o = q_host_offsets(bits, rows, cols, row, block, t);
-    uint32_t w[5];
-    q_encode_run(bits, codes, w);
-    std::memcpy(bytes.data() + o.lo, w, 4 * q_lo_words(bits));
-    if (q_hi_words(bits)) std::memcpy(bytes.data() + o.hi, &w[q_lo_words(bits)], 4);
-    std::memcpy(bytes.data() + o.norm, &norm, 2);
+    q_put_run(bytes.data(), bits, rows, cols, row, block, t, codes, norm);
   }
 };
 

@@ -115,7 +115,7 @@ void parallel_rows(int rows, F&& f) {
 }
 
 // The matrix in the GPU layout: Q5 through the file-layout repack (so it is tested too),
-// Q4/Q3 written on the host from q_encode_run at q_host_offsets.
+// Q4/Q3 written on the host by q_put_run.
 // `storage` holds QMatrix::bytes_for(bits, rows, cols) bytes.
 QMatrix upload_matrix(Dev<uint8_t>& storage, int bits, int rows, int cols, const std::vector<uint8_t>& codes,
                       const std::vector<uint16_t>& norms) {
@@ -133,14 +133,9 @@ QMatrix upload_matrix(Dev<uint8_t>& storage, int bits, int rows, int cols, const
   std::vector<uint8_t> image(storage.n);
   parallel_rows(rows, [&](int r) {
     for (int b = 0; b < nb; ++b)
-      for (int t = 0; t < 4; ++t) {
-        uint32_t w[5];
-        q_encode_run(bits, &codes[size_t(r) * cols + b * 128 + t * 32], w);
-        const QHostOffsets o = q_host_offsets(bits, rows, cols, r, b, t);
-        std::memcpy(&image[o.lo], w, 4 * q_lo_words(bits));
-        if (q_hi_words(bits)) std::memcpy(&image[o.hi], w + q_lo_words(bits), 4);
-        if (t == 0) std::memcpy(&image[o.norm], &norms[size_t(r) * nb + b], 2);
-      }
+      for (int t = 0; t < 4; ++t)
+        q_put_run(image.data(), bits, rows, cols, r, b, t, &codes[size_t(r) * cols + b * 128 + t * 32],
+                  norms[size_t(r) * nb + b]);
   });
   storage.upload(image);
   return m;

@@ -1,5 +1,5 @@
 // dequantize_rotated (kernels/q_dequant.h) for Q5, Q4 and Q3 matrices: random codes and norms
-// placed into the GPU layout by the host repack (q_host_offsets + q_encode_run, as the
+// placed into the GPU layout by the host repack (q_put_run, as the
 // loader does), expanded on the device, against the spec's value computed from the codes
 // themselves: codebook[code] / sqrt(128) * norm (hlwq-format.md 1), rounded once to bf16.
 // The kernel does the same two fp32 multiplies, so the comparison is exact. Whole matrices
@@ -34,12 +34,10 @@ HostMatrix random_matrix(int bits, int rows, int cols, uint64_t seed) {
   for (float n : uniform(size_t(rows) * (cols / 128), 0.5f, 2.0f, seed + 1)) m.norms.push_back(__float2half(n));
   for (int r = 0; r < rows; ++r)
     for (int run = 0; run < cols / 32; ++run) {
-      const QHostOffsets o = q_host_offsets(bits, rows, cols, r, run / 4, run % 4);
-      uint32_t w[5];
-      q_encode_run(bits, m.codes.data() + size_t(r) * cols + size_t(run) * 32, w);
-      std::memcpy(m.image.data() + o.lo, w, 4 * q_lo_words(bits));
-      if (q_hi_words(bits)) std::memcpy(m.image.data() + o.hi, &w[q_lo_words(bits)], 4);
-      std::memcpy(m.image.data() + o.norm, &m.norms[size_t(r) * (cols / 128) + run / 4], 2);
+      uint16_t norm;
+      std::memcpy(&norm, &m.norms[size_t(r) * (cols / 128) + run / 4], 2);
+      q_put_run(m.image.data(), bits, rows, cols, r, run / 4, run % 4, m.codes.data() + size_t(r) * cols + size_t(run) * 32,
+                norm);
     }
   return m;
 }
